@@ -1,0 +1,39 @@
+"""The two calls that nbgrader test cells make.
+
+A public test cell in an exercise notebook reads::
+
+    from autograder.cell import public_tests
+    public_tests("01_information", "entropy", globals())
+
+and the hidden test cell (removed from the student's copy by nbgrader) calls ``hidden_tests``
+the same way. Each raises ``AssertionError`` with the teaching message when a check fails, which
+is how nbgrader decides that the cell earns zero; on success it prints one line.
+"""
+
+from __future__ import annotations
+
+from .evaluate import run_tier
+from .reference import load_reference
+from .spec import HIDDEN, PUBLIC, get_assignment
+
+
+def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
+    spec = get_assignment(assignment)
+    gf = spec.function(name)
+    reference = load_reference(assignment) if tier == HIDDEN else None
+    failures = run_tier(spec, gf, tier, dict(namespace), reference)
+    if failures:
+        message = "\n".join(failures + [f"To review: {gf.section}."])
+        # Raised here, outside the check code, so the traceback shows no check internals.
+        raise AssertionError("\n" + message) from None
+    print(f"\u2713 {name}: all {tier} checks passed.")
+
+
+def public_tests(assignment: str, name: str, namespace: dict) -> None:
+    """Run the public checks of ``name`` (need no reference solution)."""
+    _run(assignment, name, namespace, PUBLIC)
+
+
+def hidden_tests(assignment: str, name: str, namespace: dict) -> None:
+    """Run the hidden checks of ``name`` against the reference solution."""
+    _run(assignment, name, namespace, HIDDEN)

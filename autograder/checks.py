@@ -1,0 +1,243 @@
+"""Building blocks for checks: calling student code safely and comparing what it returns.
+
+A check is a plain function ``check(ctx)`` that returns on success and raises
+:class:`CheckFailure` with a message written for the student on failure. Everything here exists
+so that those messages teach: they say what was expected and what was received (a shape, a value,
+a relative error) — and, for hidden checks, never the hidden inputs or the reference's outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+class CheckFailure(Exception):
+    """A check failed; ``str(exc)`` is the message shown to the student."""
+
+
+class NotImplementedYet(CheckFailure):
+    """The function still raises NotImplementedError (the untouched stub)."""
+
+
+def fmt(x: Any, precision: int = 6) -> str:
+    """A short, readable rendering of a value for a message (arrays are summarised)."""
+    if isinstance(x, np.ndarray):
+        if x.size > 12:
+            return f"array of shape {x.shape}"
+        return np.array2string(x, precision=precision, suppress_small=False, separator=", ")
+    if isinstance(x, (float, np.floating)):
+        return f"{float(x):.{precision}g}"
+    if isinstance(x, tuple):
+        return "(" + ", ".join(fmt(v, precision) for v in x) + ("," if len(x) == 1 else "") + ")"
+    text = repr(x)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def describe_type(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"a {x.dtype} array of shape {x.shape}"
+    return f"a {type(x).__name__}"
+
+
+@dataclass
+class Context:
+    """What a check receives.
+
+    ``student`` maps names to the student's objects, ``reference`` (hidden tier only) maps names
+    to the reference solution's objects, ``rng`` is a seeded numpy Generator and ``hidden`` says
+    whether inputs must be kept out of messages.
+    """
+
+    student: dict
+    reference: dict | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    hidden: bool = False
+
+    def fn(self, name: str) -> Callable:
+        obj = self.student.get(name)
+        if obj is None:
+            raise CheckFailure(f"`{name}` is not defined: run the cell that defines it, and keep "
+                               f"its name and signature exactly as given.")
+        if not callable(obj):
+            raise CheckFailure(f"`{name}` should be a function but is {describe_type(obj)}.")
+        return obj
+
+    def ref(self, name: str) -> Callable:
+        if self.reference is None or name not in self.reference:
+            raise RuntimeError(f"reference solution for {name!r} is not available")
+        return self.reference[name]
+
+    def call(self, name: str, *args, **kwargs) -> Any:
+        """Call the student's function on deep copies of the inputs and check none was modified.
+
+        Exceptions become a :class:`CheckFailure` naming the exception; for hidden checks the
+        arguments are described by shape only.
+        """
+        f = self.fn(name)
+        originals = copy.deepcopy((args, kwargs))
+        call_args, call_kwargs = copy.deepcopy((args, kwargs))
+        try:
+            out = f(*call_args, **call_kwargs)
+        except NotImplementedError:
+            raise NotImplementedYet(f"`{name}` is not implemented yet (it raises "
+                                    f"NotImplementedError).") from None
+        except CheckFailure:
+            raise
+        except RecursionError:
+            raise CheckFailure(f"`{name}` recursed without end (RecursionError) "
+                               f"{self.describe_call(args, kwargs)}.") from None
+        except Exception as exc:  # noqa: BLE001 - any student error becomes feedback
+            raise CheckFailure(f"`{name}` raised {type(exc).__name__}: {_short(exc)} "
+                               f"{self.describe_call(args, kwargs)}.") from None
+        if not _same(call_args, originals[0]) or not _same(call_kwargs, originals[1]):
+            raise CheckFailure(f"`{name}` modified its input in place "
+                               f"{self.describe_call(args, kwargs)}; functions in this course "
+                               f"must leave their arguments unchanged (work on a copy).")
+        return out
+
+    def describe_call(self, args: tuple, kwargs: dict) -> str:
+        parts = [_describe_arg(a, self.hidden) for a in args]
+        parts += [f"{k}={_describe_arg(v, self.hidden)}" for k, v in kwargs.items()]
+        return "when called with (" + ", ".join(parts) + ")"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _describe_arg(a: Any, hidden: bool) -> str:
+    if isinstance(a, np.ndarray):
+        if hidden or a.size > 12:
+            return f"<{a.dtype} array of shape {a.shape}>"
+        return fmt(a)
+    if hidden and isinstance(a, (float, int, np.number)) and not isinstance(a, bool):
+        return f"<{type(a).__name__}>"
+    return fmt(a)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Converting and comparing outputs
+
+
+def as_float_array(x: Any, what: str) -> np.ndarray:
+    """Convert a returned value to a float64 array, or fail with a message saying what came back."""
+    if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
+        raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
+                           f"{describe_type(x)} ({fmt(x)}).")
+    try:
+        arr = np.array(x, dtype=np.float64)  # a copy: later checks cannot be fooled by aliasing
+    except Exception:  # noqa: BLE001
+        raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
+                           f"{describe_type(x)} and cannot be converted to one.") from None
+    return arr
+
+
+def as_scalar(x: Any, what: str) -> float:
+    arr = as_float_array(x, what)
+    if arr.shape != ():
+        if arr.size == 1:
+            raise CheckFailure(f"{what} should be a scalar (a Python float or a 0-d array), "
+                               f"but it has shape {arr.shape}. Use `float(...)` or drop the extra "
+                               f"axis.")
+        raise CheckFailure(f"{what} should be a scalar, but it has shape {arr.shape}.")
+    return float(arr)
+
+
+def unpack(x: Any, n: int, what: str, names: str) -> tuple:
+    """Check that a function returned a tuple of ``n`` things (named in ``names``)."""
+    if not isinstance(x, (tuple, list)) or len(x) != n:
+        got = (f"a {type(x).__name__} of length {len(x)}" if isinstance(x, (tuple, list))
+               else describe_type(x))
+        raise CheckFailure(f"{what} should return a tuple {names} of {n} items, but it returned "
+                           f"{got}.")
+    return tuple(x)
+
+
+def check_shape(arr: np.ndarray, shape: tuple, what: str, hint: str = "") -> None:
+    if arr.shape != tuple(shape):
+        raise CheckFailure(f"{what} should have shape {tuple(shape)}, but it has shape "
+                           f"{arr.shape}.{(' ' + hint) if hint else ''}")
+
+
+def compare(got: Any, expected: Any, what: str, *, hidden: bool, rtol: float = 1e-7,
+            atol: float = 1e-10, hint: str = "") -> np.ndarray:
+    """Compare a returned value with the expected one, elementwise.
+
+    Infinities must match exactly (+inf is part of the contract for cross-entropy and KL); NaN is
+    never accepted. For hidden checks the message gives the number of wrong entries and the
+    largest error, never the expected values. Returns the value as a float array.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    arr = as_float_array(got, what)
+    check_shape(arr, expected.shape, what, hint if arr.shape != expected.shape else "")
+    bad_nan = np.isnan(arr) & ~np.isnan(expected)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = np.isclose(arr, expected, rtol=rtol, atol=atol) | (np.isnan(arr) & np.isnan(expected))
+    if ok.all():
+        return arr
+    n_bad, n = int((~ok).sum()), ok.size
+    where = "" if n == 1 else f" ({n_bad} of {n} entries wrong)"
+    if bad_nan.any():
+        detail = (f"it contains NaN{where}. NaN usually comes from 0·log 0, inf − inf or an "
+                  f"overflowing exp")
+    elif np.isinf(expected[~ok]).any() and not np.isinf(arr[~ok]).all():
+        detail = f"it is finite where the exact answer is infinite{where}"
+    elif np.isinf(arr[~ok]).any():
+        detail = f"it is infinite where the exact answer is finite{where}"
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.abs(arr - expected)[~ok]
+            rel = err / np.maximum(np.abs(expected[~ok]), 1e-300)
+        detail = (f"values differ{where}: largest absolute error {float(err.max()):.3g}, largest "
+                  f"relative error {float(np.minimum(rel, 1e300).max()):.3g} "
+                  f"(tolerance rtol={rtol:g}, atol={atol:g})")
+    if hidden:
+        message = f"{what} is wrong on a hidden test case: {detail}."
+    else:
+        message = f"{what} is wrong: {detail}.\n  expected: {fmt(expected)}\n  got:      {fmt(arr)}"
+    if hint:
+        message += " " + hint
+    raise CheckFailure(message)
+
+
+def central_difference_grad(f: Callable[[np.ndarray], float], x: np.ndarray,
+                            h: float = 1e-6) -> np.ndarray:
+    """Gradient of a scalar function by central differences, in float64. Leaves x unchanged."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x.copy())
+        x[idx] = old - h
+        fm = f(x.copy())
+        x[idx] = old
+        grad[idx] = (fp - fm) / (2 * h)
+    return grad
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a − b| / max(|a| + |b|, tiny): the scale-free error used by gradient checks."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a) + np.abs(b))), 1e-12))

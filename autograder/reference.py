@@ -1,0 +1,49 @@
+"""Where the reference solutions live, and loading them for hidden checks.
+
+The reference solution of an assignment is the code in its instructor notebook,
+``solutions/<assignment>.ipynb`` (the nbgrader source). It is loaded only for hidden checks, so
+students can run ``autograder check`` without ``solutions/``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from .notebook import read_cells, run_cells
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def solutions_dir() -> Path:
+    """``$AUTOGRADER_SOLUTIONS`` if set, else ``solutions/`` next to this package."""
+    return Path(os.environ.get("AUTOGRADER_SOLUTIONS", REPO_ROOT / "solutions"))
+
+
+def solution_notebook(assignment: str) -> Path:
+    """``<dir>/<assignment>.ipynb`` (this repo) or ``<dir>/<assignment>/<assignment>.ipynb``
+    (an nbgrader ``source/`` folder)."""
+    flat = solutions_dir() / f"{assignment}.ipynb"
+    nested = solutions_dir() / assignment / f"{assignment}.ipynb"
+    return nested if not flat.exists() and nested.exists() else flat
+
+
+class ReferenceUnavailable(RuntimeError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def load_reference(assignment: str) -> dict:
+    """Run the instructor notebook's code cells (not its tests) and return the namespace."""
+    path = solution_notebook(assignment)
+    if not path.exists():
+        raise ReferenceUnavailable(
+            f"the reference solution {path} is not available: hidden checks need the instructor "
+            f"notebooks (set AUTOGRADER_SOLUTIONS to their folder). Students: use "
+            f"`autograder check`, which needs no solutions.")
+    ns, log = run_cells(read_cells(path), filename=path.name)
+    if log.notes:
+        raise ReferenceUnavailable(f"the reference notebook {path} failed to run: "
+                                   + "; ".join(log.notes))
+    return ns

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""One entry point for the course's maintainers, students and CI.
+
+    python3 course.py book        set up .venv (if needed) and build the HTML book
+    python3 course.py test        set up .venv (if needed) and run the whole test suite
+    python3 course.py exercises   regenerate exercises/ from solutions/ with nbgrader
+    python3 course.py setup       only set up .venv
+
+Set-up creates a virtual environment in .venv and installs the course (`pip install -e .[dev]`).
+It is skipped when pyproject.toml has not changed since the last successful install, so the
+commands are cheap to repeat. Only the Python standard library is used here, because this file
+runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".course-install-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def _say(msg: str) -> None:
+    print(f"[course] {msg}", flush=True)
+
+
+def _run(cmd: list, **kw) -> int:
+    _say("$ " + " ".join(str(c) for c in cmd))
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kw)
+
+
+def setup() -> None:
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"[course] Python 3.11 is required; this is {sys.version.split()[0]}. "
+                 "Run this file with a Python 3.11 interpreter, e.g. `python3.11 course.py ...`.")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    if not PY.exists():
+        _say(f"creating virtual environment in {VENV}")
+        venv.create(VENV, with_pip=True)
+    _say("installing the course and its dependencies (first time: a few minutes)")
+    code = _run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                 "-e", f"{ROOT}[dev]"])
+    if code != 0:
+        sys.exit("[course] installation failed; see pip's message above.")
+    STAMP.write_text(wanted)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = str(VENV)
+    env.setdefault("MPLBACKEND", "Agg")
+    # Notebooks run by the book, nbgrader and the tests must use this environment's kernel.
+    env["JUPYTER_PATH"] = str(VENV / "share" / "jupyter") + os.pathsep + env.get("JUPYTER_PATH", "")
+    return env
+
+
+def book(extra: list) -> int:
+    setup()
+    code = _run([BIN / "jupyter-book", "build", ".", "-W", "--keep-going", *extra], env=_env())
+    if code == 0:
+        _say(f"book built: open {ROOT / '_build' / 'html' / 'index.html'}")
+    return code
+
+
+def test(extra: list) -> int:
+    setup()
+    return _run([PY, "-m", "pytest", *extra], env=_env())
+
+
+def exercises(extra: list) -> int:
+    setup()
+    return _run([PY, "-m", "autograder", "release", *extra], env=_env())
+
+
+def main(argv: list) -> int:
+    commands = {"book": book, "test": test, "exercises": exercises}
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    name, extra = argv[0], argv[1:]
+    if name == "setup":
+        setup()
+        _say(f"ready: activate with `source {BIN / 'activate'}`")
+        return 0
+    if name not in commands:
+        print(__doc__)
+        return 2
+    return commands[name](extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
