@@ -21,7 +21,7 @@ def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     spec = get_assignment(assignment)
     gf = spec.function(name)
     reference = load_reference(assignment) if tier == HIDDEN else None
-    failures = run_tier(spec, gf, tier, dict(namespace), reference)
+    failures = run_tier(spec, gf, tier, dict(namespace), reference).failures
     if failures:
         message = "\n".join(failures + [f"To review: {gf.section}."])
         # Raised here, outside the check code, so the traceback shows no check internals.

@@ -15,7 +15,7 @@ from .checks import CheckFailure, Context, NotImplementedYet
 from .spec import HIDDEN, PUBLIC, Assignment, GradedFunction
 
 # Seconds one check may take. Reference solutions take milliseconds; this only stops loops.
-CHECK_TIMEOUT = 10.0
+CHECK_TIMEOUT = 5.0
 
 
 class CheckTimeout(BaseException):
@@ -59,9 +59,15 @@ def seed_for(assignment: str, function: str, tier: str, index: int) -> int:
     return zlib.crc32(f"{assignment}/{function}/{tier}/{index}".encode())
 
 
+@dataclass
+class TierOutcome:
+    failures: list  # messages; empty means the tier passed
+    final: bool = False  # a stub or a timeout: running more checks would only repeat it
+
+
 def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student: dict,
-             reference: dict | None = None, timeout: float = CHECK_TIMEOUT) -> list:
-    """Run every check of one tier; return the failure messages (empty list = tier passed)."""
+             reference: dict | None = None, timeout: float = CHECK_TIMEOUT) -> TierOutcome:
+    """Run every check of one tier and collect the failure messages."""
     failures = []
     for index, (description, check) in enumerate(gf.checks(tier)):
         ctx = Context(student=student, reference=reference, hidden=(tier == HIDDEN),
@@ -73,18 +79,20 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student: dic
                 with np.errstate(all="ignore"), time_limit(timeout):
                     check(ctx)
         except NotImplementedYet as exc:
-            return [str(exc)]  # one message is enough for an untouched stub
+            return TierOutcome([str(exc)], final=True)  # one message is enough for a stub
         except CheckFailure as exc:
             failures.append(f"[{tier}: {description}] {exc}")
         except CheckTimeout:
-            failures.append(f"[{tier}: {description}] `{gf.name}` did not finish within "
-                            f"{timeout:g} s (an infinite loop, or a very slow implementation).")
+            # Stop here: the other checks would most likely loop too, each costing the timeout.
+            return TierOutcome(failures + [f"[{tier}: {description}] `{gf.name}` did not finish "
+                                           f"within {timeout:g} s (an infinite loop, or a very "
+                                           f"slow implementation)."], final=True)
         except RecursionError:
             failures.append(f"[{tier}: {description}] `{gf.name}` recursed without end.")
         except Exception as exc:  # noqa: BLE001 - a broken student object must not stop grading
             failures.append(f"[{tier}: {description}] checking `{gf.name}` failed with "
                             f"{type(exc).__name__}: {exc}")
-    return failures
+    return TierOutcome(failures)
 
 
 def grade_function(assignment: Assignment, gf: GradedFunction, student: dict,
@@ -92,12 +100,12 @@ def grade_function(assignment: Assignment, gf: GradedFunction, student: dict,
     result = FunctionResult(name=gf.name, score=0,
                             max_score=sum(gf.points(t) for t in tiers))
     for tier in tiers:
-        failures = run_tier(assignment, gf, tier, student, reference)
-        result.passed[tier] = not failures
-        if failures:
-            result.messages.extend(failures)
-            if any("not implemented yet" in m for m in failures):
-                break  # the other tier would only repeat the same message
+        outcome = run_tier(assignment, gf, tier, student, reference)
+        result.passed[tier] = not outcome.failures
+        if outcome.failures:
+            result.messages.extend(outcome.failures)
+            if outcome.final:
+                break
         else:
             result.score += gf.points(tier)
     if result.messages:

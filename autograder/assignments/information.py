@@ -374,9 +374,9 @@ def ridge_limits(ctx: Context) -> None:
     X = ctx.rng.normal(size=(10, 2))
     y = ctx.rng.normal(size=10)
     ls = np.linalg.lstsq(X, y, rcond=None)[0]
-    w = _ridge(ctx, X, y, 1.0, 1e12, "ridge_map(X, y, noise_var=1, prior_var=1e12)")
-    compare(w, ls, "ridge_map with an almost flat prior (prior_var=1e12)", hidden=False,
-            rtol=1e-6, atol=1e-9, hint="With a very wide prior, MAP becomes least squares.")
+    w = _ridge(ctx, X, y, 1.0, 1e6, "ridge_map(X, y, noise_var=1, prior_var=1e6)")
+    compare(w, ls, "ridge_map with an almost flat prior (prior_var=1e6)", hidden=False,
+            rtol=1e-5, atol=1e-8, hint="With a very wide prior, MAP becomes least squares.")
     w0 = _ridge(ctx, X, y, 1.0, 1e-12, "ridge_map(X, y, noise_var=1, prior_var=1e-12)")
     compare(w0, np.zeros(2), "ridge_map with a very narrow prior (prior_var=1e-12)",
             hidden=False, atol=1e-9, hint="A prior concentrated at 0 pulls w to 0.")
@@ -432,7 +432,7 @@ def bb_hidden(ctx: Context) -> None:
         x = (ctx.rng.random(n) < p).astype(int)
         got = as_scalar(ctx.call("beta_bernoulli_map", x, a, b),
                         f"beta_bernoulli_map for N={n}")
-        compare(got, ref(x, a, b), f"beta_bernoulli_map for N={n}", hidden=True, rtol=1e-9)
+        compare(got, ref(x, a, b), f"beta_bernoulli_map for N={n}", hidden=True, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
