@@ -1,0 +1,97 @@
+"""The book: builds with -W, renders offline, reuses its execution cache, shows the exercise
+notebooks (stubs only) and never the solutions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.spec import get_assignment
+from tests.conftest import ASSIGNMENTS, ROOT
+from tests.test_exercises import solution_lines
+
+pytestmark = pytest.mark.book
+HTML = ROOT / "_build" / "html"
+JB = Path(sys.executable).parent / "jupyter-book"
+
+
+def build(*extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def built():
+    first = build()
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    return first
+
+
+def pages(built) -> dict:
+    return {p.relative_to(HTML).as_posix(): p.read_text(encoding="utf-8", errors="replace")
+            for p in HTML.rglob("*.html")}
+
+
+def test_rebuild_reuses_execution_cache(built):
+    again = build("--all")  # re-read every page: notebooks must come from the cache
+    assert again.returncode == 0, again.stdout[-4000:]
+    log = again.stdout + again.stderr
+    assert "Executing notebook" not in log, log[-3000:]
+    assert re.search(r"[Uu]sing cached notebook", log), log[-3000:]
+
+
+def test_no_remote_assets(built):
+    for name, text in pages(built).items():
+        for tag in re.findall(r"<(?:script|link|img)\b[^>]*>", text):
+            if re.search(r"""(?:src|href)=["'](?:https?:)?//""", tag) and "rel=\"canonical\"" not in tag:
+                pytest.fail(f"{name} loads a remote asset: {tag}")
+    assert (HTML / "_static" / "mathjax" / "tex-chtml-full.js").exists()
+    chapter = (HTML / "chapters" / "01_information.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-chtml-full.js" in chapter
+
+
+def test_solutions_never_in_the_html(built):
+    assert not (HTML / "solutions").exists()
+    assert not list((HTML / "_sources").glob("solutions*")) if (HTML / "_sources").exists() else True
+    everything = "\n".join(pages(built).values())
+    for p in HTML.rglob("*"):
+        if p.suffix in {".ipynb", ".md", ".txt", ".py"} and p.is_file():
+            everything += "\n" + p.read_text(encoding="utf-8", errors="replace")
+    import html as html_lib
+
+    plain = html_lib.unescape(re.sub(r"<[^>]+>", "", everything))
+    for name in ASSIGNMENTS:
+        leaked = [line for line in solution_lines(name) if line in plain]
+        assert not leaked, leaked
+
+
+def test_exercise_pages_show_stubs_with_a_download_link(built):
+    for name in ASSIGNMENTS:
+        page = (HTML / "exercises" / f"{name}.html").read_text(encoding="utf-8")
+        assert "NotImplementedError" in page
+        assert "public_tests" in page
+        chapter_links = [t for t in pages(built).values() if f"{name}.ipynb" in t]
+        assert chapter_links, f"no download link to {name}.ipynb"
+        downloads = list(HTML.rglob(f"{name}.ipynb"))
+        assert downloads, "the notebook itself is not in the built site"
+
+
+def test_feedback_links_point_at_real_sections(built):
+    for name in ASSIGNMENTS:
+        for gf in get_assignment(name).functions:
+            page = HTML / f"{gf.section.page}.html"
+            assert page.exists(), gf.section
+            assert f'id="{gf.section.label}"' in page.read_text(encoding="utf-8"), gf.section
+
+
+def test_chapter_has_figures_proofs_and_citations(built):
+    chapter = (HTML / "chapters" / "01_information.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img [^>]*src=\"../_images/", chapter)) >= 3
+    assert "proof" in chapter and "theorem" in chapter
+    assert "bibliography" in (HTML / "bibliography.html").read_text(encoding="utf-8").lower()
+    glossary = (HTML / "glossary.html").read_text(encoding="utf-8")
+    assert re.search(r"[\u4e00-\u9fff]", glossary), "glossary must give Chinese names"
