@@ -29,7 +29,11 @@ def fmt(x: Any, precision: int = 6) -> str:
     if isinstance(x, np.ndarray):
         if x.size > 12:
             return f"array of shape {x.shape}"
-        return np.array2string(x, precision=precision, suppress_small=False, separator=", ")
+        text = np.array2string(x, precision=precision, suppress_small=False, separator=", ",
+                               max_line_width=10_000)
+        return " ".join(text.split())  # one line, even for 2-D arrays
+    if isinstance(x, (float, np.floating)) and float(x) == np.e:
+        return "np.e"
     if isinstance(x, (float, np.floating)):
         return f"{float(x):.{precision}g}"
     if isinstance(x, tuple):
@@ -212,13 +216,11 @@ def compare(got: Any, expected: Any, what: str, *, hidden: bool, rtol: float = 1
         detail = (f"values differ{where}: largest absolute error {float(err.max()):.3g}, largest "
                   f"relative error {float(np.minimum(rel, 1e300).max()):.3g} "
                   f"(tolerance rtol={rtol:g}, atol={atol:g})")
+    hint = f" {hint}" if hint else ""
     if hidden:
-        message = f"{what} is wrong on a hidden test case: {detail}."
-    else:
-        message = f"{what} is wrong: {detail}.\n  expected: {fmt(expected)}\n  got:      {fmt(arr)}"
-    if hint:
-        message += " " + hint
-    raise CheckFailure(message)
+        raise CheckFailure(f"{what} is wrong on a hidden test case: {detail}.{hint}")
+    raise CheckFailure(f"{what} is wrong: {detail}.{hint}\n  expected: {fmt(expected)}\n"
+                       f"  got:      {fmt(arr)}")
 
 
 def central_difference_grad(f: Callable[[np.ndarray], float], x: np.ndarray,
