@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from autograder.reference import load_reference  # noqa: E402
 from autograder.spec import REGISTRY, get_assignment  # noqa: E402
 
 ASSIGNMENTS = sorted(REGISTRY)
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(params=ASSIGNMENTS)

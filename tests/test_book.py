@@ -3,6 +3,7 @@ notebooks (stubs only) and never the solutions."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,8 +21,10 @@ JB = Path(sys.executable).parent / "jupyter-book"
 
 
 def build(*extra: str) -> subprocess.CompletedProcess:
+    # A non-inline MPLBACKEND inherited by the kernel would silently drop every figure.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
-                          capture_output=True, text=True, cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 @pytest.fixture(scope="module")
