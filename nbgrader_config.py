@@ -20,5 +20,5 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
-# Students cannot make a graded cell pass by deleting or editing it.
+# Submissions from students not yet in the gradebook are added to it when autograded.
 c.Autograde.create_student = True
