@@ -88,7 +88,11 @@ def cmd_grade(args) -> int:
               file=sys.stderr, flush=True)
 
     jobs = args.jobs or os.cpu_count() or 1
-    results = grade_all(subs, spec, jobs=jobs, timeout=args.timeout, progress=progress)
+    try:
+        results = grade_all(subs, spec, jobs=jobs, timeout=args.timeout, progress=progress)
+    except RuntimeError as exc:  # the grader's own set-up (e.g. no reference solution)
+        print(f"autograder: {exc}", file=sys.stderr)
+        return 2
     text = to_json(spec, results) if args.format == "json" else to_csv(spec, results)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

@@ -196,3 +196,12 @@ def test_grade_in_process_matches_cli(class_tree, graded):
     subs, _ = graded
     res = grade_notebook(class_tree / "carol" / A / f"{A}.ipynb", SPEC, student="carol")
     assert res.score == subs["carol"]["score"]
+
+
+def test_grade_without_reference_says_why(tmp_path):
+    import os
+
+    env = dict(os.environ, AUTOGRADER_SOLUTIONS=str(tmp_path / "nowhere"))
+    proc = autograder("grade", str(ROOT / "exercises"), "--assignment", A, env=env)
+    assert proc.returncode == 2
+    assert "reference solution" in proc.stderr and "Traceback" not in proc.stderr
