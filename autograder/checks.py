@@ -92,6 +92,9 @@ class Context:
                                     f"NotImplementedError).") from None
         except CheckFailure:
             raise
+        except SystemExit:
+            raise CheckFailure(f"`{name}` called sys.exit() or exit() "
+                               f"{self.describe_call(args, kwargs)}.") from None
         except RecursionError:
             raise CheckFailure(f"`{name}` recursed without end (RecursionError) "
                                f"{self.describe_call(args, kwargs)}.") from None

@@ -41,6 +41,7 @@ def class_tree(tmp_path_factory):
     put("dave", dave)  # deleted a solution cell: ridge_map missing
     erin = filled_notebook(A, {"log_softmax": "def log_softmax(z):\n    while True:\n        pass"})
     put("erin", erin)  # an infinite loop inside one function
+    put("fay", filled_notebook(A, {"ridge_map": "def ridge_map(X, y, s, t):\n    exit()"}))
     frank = filled_notebook(A)
     frank["cells"].insert(3, {"cell_type": "code", "metadata": {}, "outputs": [],
                               "execution_count": None, "source": "import sys\nsys.exit()"})
@@ -68,7 +69,7 @@ def graded(class_tree):
 def test_report_shape(graded):
     subs, report = graded
     assert report["assignment"] == A
-    assert set(subs) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "ivan"}
+    assert set(subs) == {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "ivan", "fay"}
     for s in subs.values():
         assert set(s) >= {"student", "notebook", "score", "max_score", "functions"}
         assert s["max_score"] == SPEC.max_score
@@ -106,6 +107,13 @@ def test_infinite_loop_times_out_only_that_function(graded):
     assert erin["functions"]["log_softmax"]["score"] == 0
     assert "did not finish" in erin["functions"]["log_softmax"]["messages"][0]
     assert erin["score"] == SPEC.max_score - SPEC.function("log_softmax").max_score
+
+
+def test_function_calling_exit_only_loses_its_points(graded):
+    subs, _ = graded
+    fay = subs["fay"]
+    assert fay["score"] == SPEC.max_score - SPEC.function("ridge_map").max_score
+    assert "sys.exit()" in fay["functions"]["ridge_map"]["messages"][0]
 
 
 def test_syntax_error_and_sys_exit_cells(graded):
