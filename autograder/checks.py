@@ -15,6 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .harness import get_program, resolve_probes
+
+_PROGRAM_STUB = "this is not implemented yet (it raises NotImplementedError)."
+
 
 class CheckFailure(Exception):
     """A check failed; ``str(exc)`` is the message shown to the student."""
@@ -86,7 +90,7 @@ class Context:
         originals = copy.deepcopy((args, kwargs))
         call_args, call_kwargs = copy.deepcopy((args, kwargs))
         try:
-            out = f(*call_args, **call_kwargs)
+            out = f(*resolve_probes(call_args), **resolve_probes(call_kwargs))
         except NotImplementedError:
             raise NotImplementedYet(f"`{name}` is not implemented yet (it raises "
                                     f"NotImplementedError).") from None
@@ -106,6 +110,27 @@ class Context:
                                f"{self.describe_call(args, kwargs)}; functions in this course "
                                f"must leave their arguments unchanged (work on a copy).")
         return out
+
+    def run(self, program: str, *args) -> Any:
+        """Run the harness program ``program(namespace, *args)`` next to the student's code.
+
+        See :mod:`autograder.harness`. Exceptions raised by student objects inside the program
+        become a :class:`CheckFailure`, as in :meth:`call`.
+        """
+        fn = get_program(program)
+        try:
+            return fn(self.student, *copy.deepcopy(args))
+        except NotImplementedError:
+            raise NotImplementedYet(_PROGRAM_STUB) from None
+        except CheckFailure:
+            raise
+        except SystemExit:
+            raise CheckFailure("your code called sys.exit() or exit() while being checked.") \
+                from None
+        except RecursionError:
+            raise CheckFailure("your code recursed without end (RecursionError).") from None
+        except Exception as exc:  # noqa: BLE001
+            raise CheckFailure(f"your code raised {type(exc).__name__}: {_short(exc)}.") from None
 
     def describe_call(self, args: tuple, kwargs: dict) -> str:
         parts = [_describe_arg(a, self.hidden) for a in args]

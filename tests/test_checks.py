@@ -54,9 +54,7 @@ def _cases(correct: bool):
 
 @pytest.mark.parametrize("name, variant", _cases(correct=False))
 def test_wrong_implementation_loses_points_on_its_function_only(name, variant):
-    ns = dict(reference(name))
-    ns[variant.target] = variant.fn
-    results = grade_namespace(name, ns)
+    results = grade_namespace(name, variant.install(reference(name)))
     target = results[variant.target]
     assert target.score < target.max_score, f"not caught: {variant.id}"
     assert target.messages and "To review" in target.messages[-1]
@@ -66,9 +64,7 @@ def test_wrong_implementation_loses_points_on_its_function_only(name, variant):
 
 @pytest.mark.parametrize("name, variant", _cases(correct=True))
 def test_correct_alternative_earns_full_marks(name, variant):
-    ns = dict(reference(name))
-    ns[variant.target] = variant.fn
-    res = grade_namespace(name, ns)[variant.target]
+    res = grade_namespace(name, variant.install(reference(name)))[variant.target]
     assert res.score == res.max_score, res.messages
 
 

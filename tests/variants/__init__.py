@@ -7,7 +7,7 @@ a wrong one loses points on ``target`` and only there, and that a right one earn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 
@@ -17,6 +17,16 @@ class Variant:
     description: str
     fn: Callable
     correct: bool
+    # Other graded names replaced alongside ``target``, e.g. the matching forward of a backward
+    # that uses its own cache format. Only ``target`` is required to lose or keep its points.
+    companions: dict = field(default_factory=dict)
+
+    def install(self, namespace: dict) -> dict:
+        """A copy of ``namespace`` with this variant (and its companions) substituted."""
+        ns = dict(namespace)
+        ns.update(self.companions)
+        ns[self.target] = self.fn
+        return ns
 
     @property
     def id(self) -> str:
@@ -26,19 +36,21 @@ class Variant:
 REGISTRY: dict = {}  # assignment -> list of Variant
 
 
-def _register(assignment: str, target: str, description: str, correct: bool):
+def _register(assignment: str, target: str, description: str, correct: bool,
+              companions: dict | None):
     def deco(fn):
-        REGISTRY.setdefault(assignment, []).append(Variant(target, description, fn, correct))
+        REGISTRY.setdefault(assignment, []).append(
+            Variant(target, description, fn, correct, dict(companions or {})))
         return fn
     return deco
 
 
-def wrong(assignment: str, target: str, description: str):
-    return _register(assignment, target, description, False)
+def wrong(assignment: str, target: str, description: str, companions: dict | None = None):
+    return _register(assignment, target, description, False, companions)
 
 
-def right(assignment: str, target: str, description: str):
-    return _register(assignment, target, description, True)
+def right(assignment: str, target: str, description: str, companions: dict | None = None):
+    return _register(assignment, target, description, True, companions)
 
 
 def variants(assignment: str, correct: bool) -> list:
