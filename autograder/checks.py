@@ -17,7 +17,6 @@ import numpy as np
 
 from .harness import get_program, resolve_probes
 
-_PROGRAM_STUB = "this is not implemented yet (it raises NotImplementedError)."
 
 
 class CheckFailure(Exception):
@@ -52,28 +51,83 @@ def describe_type(x: Any) -> str:
     return f"a {type(x).__name__}"
 
 
+class StudentError(Exception):
+    """What went wrong when student code was called, in a form that can cross processes.
+
+    ``kind`` is one of: missing, not_callable, not_implemented, exit, recursion, exception,
+    mutated, failure (a program's own message), crashed, unsendable, timeout.
+    """
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(kind, detail)
+        self.kind, self.detail = kind, detail
+
+
+class LocalBackend:
+    """Calls student objects in this process. The grader's sandboxed student process uses this
+    too, on its side of the connection (see :mod:`autograder.sandbox`)."""
+
+    def __init__(self, namespace: dict) -> None:
+        self.namespace = namespace
+
+    def function(self, name: str) -> Callable:
+        obj = self.namespace.get(name)
+        if obj is None:
+            raise StudentError("missing")
+        if not callable(obj):
+            raise StudentError("not_callable", describe_type(obj))
+        return obj
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """Call on deep copies of the inputs and check that none was modified."""
+        f = self.function(name)
+        originals = copy.deepcopy((args, kwargs))
+        call_args, call_kwargs = copy.deepcopy((args, kwargs))
+        out = _guarded(lambda: f(*resolve_probes(call_args), **resolve_probes(call_kwargs)))
+        if not _same(call_args, originals[0]) or not _same(call_kwargs, originals[1]):
+            raise StudentError("mutated")
+        return out
+
+    def run(self, program: str, args: tuple) -> Any:
+        fn = get_program(program)
+        return _guarded(lambda: fn(self.namespace, *copy.deepcopy(args)))
+
+
+def _guarded(thunk: Callable) -> Any:
+    try:
+        return thunk()
+    except NotImplementedError:
+        raise StudentError("not_implemented") from None
+    except CheckFailure as exc:
+        raise StudentError("failure", str(exc)) from None
+    except SystemExit:
+        raise StudentError("exit") from None
+    except RecursionError:
+        raise StudentError("recursion") from None
+    except Exception as exc:  # noqa: BLE001 - any student error becomes feedback
+        raise StudentError("exception", f"{type(exc).__name__}: {_short(exc)}") from None
+
+
 @dataclass
 class Context:
     """What a check receives.
 
-    ``student`` maps names to the student's objects, ``reference`` (hidden tier only) maps names
-    to the reference solution's objects, ``rng`` is a seeded numpy Generator and ``hidden`` says
-    whether inputs must be kept out of messages.
+    ``student`` maps names to the student's objects (in-process grading; the sandboxed grader
+    passes a ``backend`` instead), ``reference`` (hidden tier only) maps names to the reference
+    solution's objects, ``rng`` is a seeded numpy Generator and ``hidden`` says whether inputs
+    must be kept out of messages. Checks reach student code only through :meth:`call` and
+    :meth:`run`.
     """
 
-    student: dict
+    student: dict | None = None
     reference: dict | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     hidden: bool = False
+    backend: Any = None
 
-    def fn(self, name: str) -> Callable:
-        obj = self.student.get(name)
-        if obj is None:
-            raise CheckFailure(f"`{name}` is not defined: run the cell that defines it, and keep "
-                               f"its name and signature exactly as given.")
-        if not callable(obj):
-            raise CheckFailure(f"`{name}` should be a function but is {describe_type(obj)}.")
-        return obj
+    def __post_init__(self) -> None:
+        if self.backend is None:
+            self.backend = LocalBackend(self.student if self.student is not None else {})
 
     def ref(self, name: str) -> Callable:
         if self.reference is None or name not in self.reference:
@@ -81,56 +135,54 @@ class Context:
         return self.reference[name]
 
     def call(self, name: str, *args, **kwargs) -> Any:
-        """Call the student's function on deep copies of the inputs and check none was modified.
+        """Call the student's function on copies of the inputs; check none was modified.
 
         Exceptions become a :class:`CheckFailure` naming the exception; for hidden checks the
         arguments are described by shape only.
         """
-        f = self.fn(name)
-        originals = copy.deepcopy((args, kwargs))
-        call_args, call_kwargs = copy.deepcopy((args, kwargs))
         try:
-            out = f(*resolve_probes(call_args), **resolve_probes(call_kwargs))
-        except NotImplementedError:
-            raise NotImplementedYet(f"`{name}` is not implemented yet (it raises "
-                                    f"NotImplementedError).") from None
-        except CheckFailure:
-            raise
-        except SystemExit:
-            raise CheckFailure(f"`{name}` called sys.exit() or exit() "
-                               f"{self.describe_call(args, kwargs)}.") from None
-        except RecursionError:
-            raise CheckFailure(f"`{name}` recursed without end (RecursionError) "
-                               f"{self.describe_call(args, kwargs)}.") from None
-        except Exception as exc:  # noqa: BLE001 - any student error becomes feedback
-            raise CheckFailure(f"`{name}` raised {type(exc).__name__}: {_short(exc)} "
-                               f"{self.describe_call(args, kwargs)}.") from None
-        if not _same(call_args, originals[0]) or not _same(call_kwargs, originals[1]):
-            raise CheckFailure(f"`{name}` modified its input in place "
-                               f"{self.describe_call(args, kwargs)}; functions in this course "
-                               f"must leave their arguments unchanged (work on a copy).")
-        return out
+            return self.backend.call(name, args, kwargs)
+        except StudentError as err:
+            raise self._failure(err, f"`{name}`", self.describe_call(args, kwargs),
+                                name) from None
 
     def run(self, program: str, *args) -> Any:
         """Run the harness program ``program(namespace, *args)`` next to the student's code.
 
-        See :mod:`autograder.harness`. Exceptions raised by student objects inside the program
+        See :mod:`autograder.harness`. Errors raised by student objects inside the program
         become a :class:`CheckFailure`, as in :meth:`call`.
         """
-        fn = get_program(program)
         try:
-            return fn(self.student, *copy.deepcopy(args))
-        except NotImplementedError:
-            raise NotImplementedYet(_PROGRAM_STUB) from None
-        except CheckFailure:
-            raise
-        except SystemExit:
-            raise CheckFailure("your code called sys.exit() or exit() while being checked.") \
-                from None
-        except RecursionError:
-            raise CheckFailure("your code recursed without end (RecursionError).") from None
-        except Exception as exc:  # noqa: BLE001
-            raise CheckFailure(f"your code raised {type(exc).__name__}: {_short(exc)}.") from None
+            return self.backend.run(program, args)
+        except StudentError as err:
+            raise self._failure(err, "your code", "while being checked", None) from None
+
+    def _failure(self, err: StudentError, who: str, when: str, name: str | None) -> CheckFailure:
+        kind, detail = err.kind, err.detail
+        if kind == "missing":
+            return CheckFailure(f"{who} is not defined: run the cell that defines it, and keep "
+                                f"its name and signature exactly as given.")
+        if kind == "not_callable":
+            return CheckFailure(f"{who} should be a function but is {detail}.")
+        if kind == "not_implemented":
+            what = f"{who} is" if name else "this is"
+            return NotImplementedYet(f"{what} not implemented yet (it raises "
+                                     f"NotImplementedError).")
+        if kind == "failure":
+            return CheckFailure(detail)
+        if kind == "exit":
+            return CheckFailure(f"{who} called sys.exit() or exit() {when}.")
+        if kind == "recursion":
+            return CheckFailure(f"{who} recursed without end (RecursionError) {when}.")
+        if kind == "mutated":
+            return CheckFailure(f"{who} modified its input in place {when}; functions in this "
+                                f"course must leave their arguments unchanged (work on a copy).")
+        if kind == "crashed":
+            return CheckFailure(f"{who} crashed the Python process ({detail}) {when}.")
+        if kind == "unsendable":
+            return CheckFailure(f"{who} returned something the grader cannot receive ({detail}) "
+                                f"{when}.")
+        return CheckFailure(f"{who} raised {detail} {when}.")
 
     def describe_call(self, args: tuple, kwargs: dict) -> str:
         parts = [_describe_arg(a, self.hidden) for a in args]

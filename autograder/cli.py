@@ -1,7 +1,7 @@
 """The ``autograder`` command.
 
     autograder check NOTEBOOK                      students: public checks, with feedback
-    autograder grade PATH --assignment A           instructors: public + hidden checks, JSON/CSV
+    autograder grade PATH --assignment A           instructors: grade a class (see README)
     autograder release [A ...]                     maintainers: regenerate exercises/ (nbgrader)
     autograder init-course DIR                     instructors: an nbgrader course directory
 """
@@ -68,36 +68,87 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grading import find_submissions, grade_all, to_csv, to_json
+    from .confine import Limits
+    from .feedback import write as write_feedback
+    from .grading import GraderError, Ledger, find_submissions, grade_all, to_csv, to_json
+    from .progress import Progress, summary
 
     try:
         spec = get_assignment(args.assignment)
-        subs = find_submissions(args.path, spec.name)
-    except (KeyError, FileNotFoundError) as exc:
+    except KeyError as exc:
         print(f"autograder: {exc.args[0]}", file=sys.stderr)
         return 2
-    if not subs:
-        print(f"autograder: no notebooks found under {args.path}", file=sys.stderr)
-        return 2
-    total = len(subs)
-    count = [0]
-
-    def progress(res):
-        count[0] += 1
-        print(f"[{count[0]}/{total}] {res.student}: {res.score}/{res.max_score} ({res.status})",
-              file=sys.stderr, flush=True)
-
-    jobs = args.jobs or os.cpu_count() or 1
+    course = Path(args.course).resolve() if args.course else None
+    if course is None and (Path(args.path) / "submitted").is_dir() \
+            and (Path(args.path) / "nbgrader_config.py").exists():
+        course = Path(args.path).resolve()  # PATH is an nbgrader course directory
+    root = course / "submitted" if course else Path(args.path)
     try:
-        results = grade_all(subs, spec, jobs=jobs, timeout=args.timeout, progress=progress)
-    except RuntimeError as exc:  # the grader's own set-up (e.g. no reference solution)
+        subs = find_submissions(root, spec.name)
+    except FileNotFoundError as exc:
+        print(f"autograder: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if course:  # only this assignment's notebooks: submitted/<student>/<assignment>/*.ipynb
+        subs = [(s, nb) for s, nb in subs if nb.parent.name == spec.name]
+    if not subs:
+        print(f"autograder: no notebooks for {spec.name} found under {root}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else (course / "autograder" / spec.name if course
+                                           else Path(f"grading-{spec.name}"))
+    out = out.resolve()
+    db_url = args.db or (f"sqlite:///{course / 'gradebook.db'}" if course else None)
+    source_nb = None
+    if course:
+        source_nb = course / "source" / spec.name / f"{spec.name}.ipynb"
+        if not source_nb.exists():
+            print(f"autograder: {source_nb} not found: is {course} an nbgrader course "
+                  f"directory with this assignment in source/?", file=sys.stderr)
+            return 2
+        os.environ.setdefault("AUTOGRADER_SOLUTIONS", str(course / "source"))
+        from .gradebook import GradebookError, check_ready
+
+        try:
+            check_ready(db_url, spec.name)
+        except GradebookError as exc:
+            print(f"autograder: {exc}", file=sys.stderr)
+            return 2
+    secret = [root, out] + ([course] if course else [])
+    if db_url and db_url.startswith("sqlite:///"):
+        secret.append(Path(db_url[len("sqlite:///"):]).parent)
+
+    progress = Progress(len(subs))
+    ledger = Ledger(out / "ledger.jsonl")
+
+    def on_result(result) -> None:
+        if not result.skipped:
+            write_feedback(spec, result, out / "feedback")
+            if course:
+                from .gradebook import record
+
+                record(db_url, spec, result, source_nb, course)
+        progress.update(result)
+
+    print(f"Grading {len(subs)} notebooks of {spec.name} with {args.jobs or os.cpu_count()} "
+          f"workers; results in {out}", file=sys.stderr)
+    limits = Limits(memory_mb=args.memory_mb)
+    try:
+        results = grade_all(subs, spec, jobs=args.jobs, timeout=args.timeout, limits=limits,
+                            secret=secret, ledger=ledger, force=args.force, on_result=on_result)
+    except GraderError as exc:  # the grader's own set-up (e.g. no reference solution)
         print(f"autograder: {exc}", file=sys.stderr)
         return 2
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(to_json(spec, results), encoding="utf-8")
+    (out / "results.csv").write_text(to_csv(spec, results), encoding="utf-8")
+    isolation = sorted({n for r in results for n in r.isolation})
+    for note in isolation:
+        print(f"autograder: warning: {note}", file=sys.stderr)
+    print(summary(spec, results), file=sys.stderr)
     text = to_json(spec, results) if args.format == "json" else to_csv(spec, results)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
-    else:
+    elif not args.quiet:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -135,12 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
 
     g = sub.add_parser("grade", help="grade submissions with public and hidden checks")
-    g.add_argument("path", help="a notebook, a folder of notebooks, or an nbgrader submitted/ tree")
+    g.add_argument("path", help="a notebook, a folder of notebooks, an nbgrader submitted/ tree, "
+                                "or an nbgrader course directory")
     g.add_argument("--assignment", required=True, choices=sorted(REGISTRY))
+    g.add_argument("--course", help="nbgrader course directory: grade its submitted/ and write "
+                                    "the gradebook and autograded/ (implied when PATH is one)")
+    g.add_argument("--db", help="gradebook SQLAlchemy URL (default: sqlite:///COURSE/gradebook.db)")
+    g.add_argument("--out", help="folder for results.json/.csv, feedback/ and the ledger that "
+                                 "makes re-runs resumable (default: COURSE/autograder/A or "
+                                 "./grading-A)")
+    g.add_argument("--force", action="store_true", help="regrade notebooks graded before")
     g.add_argument("--format", choices=("json", "csv"), default="json")
-    g.add_argument("--output", "-o", help="write the report here instead of standard output")
+    g.add_argument("--output", "-o", help="also write the report here instead of standard output")
+    g.add_argument("--quiet", "-q", action="store_true", help="no report on standard output")
     g.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
     g.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook")
+    g.add_argument("--memory-mb", type=int, default=2048, help="memory per student process")
     g.set_defaults(func=cmd_grade)
 
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")

@@ -65,12 +65,18 @@ class TierOutcome:
     final: bool = False  # a stub or a timeout: running more checks would only repeat it
 
 
-def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student: dict,
+def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
              reference: dict | None = None, timeout: float = CHECK_TIMEOUT) -> TierOutcome:
-    """Run every check of one tier and collect the failure messages."""
+    """Run every check of one tier and collect the failure messages.
+
+    ``student`` is the student's namespace (a dict: checked in this process) or a backend that
+    reaches a student process (:class:`autograder.session.RemoteBackend`).
+    """
     failures = []
+    local = isinstance(student, dict)
     for index, (description, check) in enumerate(gf.checks(tier)):
-        ctx = Context(student=student, reference=reference, hidden=(tier == HIDDEN),
+        ctx = Context(student=student if local else None, backend=None if local else student,
+                      reference=reference, hidden=(tier == HIDDEN),
                       rng=np.random.default_rng(seed_for(assignment.name, gf.name, tier, index)))
         try:
             with warnings.catch_warnings():
@@ -95,7 +101,7 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student: dic
     return TierOutcome(failures)
 
 
-def grade_function(assignment: Assignment, gf: GradedFunction, student: dict,
+def grade_function(assignment: Assignment, gf: GradedFunction, student,
                    reference: dict | None, tiers=(PUBLIC, HIDDEN)) -> FunctionResult:
     result = FunctionResult(name=gf.name, score=0,
                             max_score=sum(gf.points(t) for t in tiers))

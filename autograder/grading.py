@@ -1,27 +1,38 @@
-"""Grade notebooks in child processes and collect the results.
+"""Grade many notebooks: a pool of grading workers, resumable, with progress and reports.
 
-Each notebook is graded by ``python -m autograder.worker`` in its own process with a wall-clock
-limit, so a notebook that loops, crashes or exits still gets a result: zero for what did not
-finish, credit for every function whose checks completed before that.
+``grade_all`` starts ``jobs`` grading workers (:mod:`autograder.judge`), each of which grades
+one notebook at a time in a confined student process (:mod:`autograder.session`). Results come
+back as soon as each notebook is done; the caller records them (ledger, gradebook, feedback)
+right away, so a run that is killed loses nothing already written, and a re-run skips every
+notebook whose content and grader are unchanged (:class:`Ledger`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import selectors
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .spec import HIDDEN, PUBLIC, Assignment
+from .confine import Limits
+from .reference import REPO_ROOT, solution_notebook, solutions_dir
+from .spec import HIDDEN, PUBLIC, REGISTRY, Assignment
 
 NOTEBOOK_TIMEOUT = 300.0  # seconds for one whole notebook, cells and checks together
+CELL_TIMEOUT = 30.0
+SANDBOX_UID_BASE = 61000  # as root, worker k runs student code as uid 61000 + k
+
+
+class GraderError(RuntimeError):
+    """The grader itself cannot run (e.g. no reference solution): not the student's fault."""
 
 
 @dataclass
@@ -33,111 +44,257 @@ class SubmissionResult:
     functions: dict = field(default_factory=dict)  # name -> {score, max_score, messages}
     notes: list = field(default_factory=list)  # problems running the notebook itself
     status: str = "ok"  # ok | unreadable | timeout | crashed
+    sha256: str = ""
+    seconds: float = 0.0  # wall-clock time for this notebook
+    check_seconds: float = 0.0  # of which inside the checks
+    isolation: list = field(default_factory=list)  # what confinement could not be applied
+    skipped: bool = False  # taken from the ledger: unchanged since it was graded
 
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> "SubmissionResult":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def grader_key(assignment: Assignment, tiers: tuple) -> str:
+    """Changes whenever the checks or the reference solution change (then everything is
+    regraded)."""
+    h = hashlib.sha256(",".join(tiers).encode())
+    module = sys.modules.get(REGISTRY[assignment.name])
+    for path in (getattr(module, "__file__", None), solution_notebook(assignment.name)):
+        if path and Path(path).exists():
+            h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Ledger:
+    """An append-only JSON-lines record of finished results, flushed after each one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.entries: dict = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = entry
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut short when a run was killed
+
+    def lookup(self, key: str, sha256: str, grader: str) -> SubmissionResult | None:
+        entry = self.entries.get(key)
+        if entry and entry.get("sha256") == sha256 and entry.get("grader") == grader:
+            result = SubmissionResult.from_json(entry["result"])
+            result.skipped = True
+            return result
+        return None
+
+    def record(self, key: str, grader: str, result: SubmissionResult) -> None:
+        entry = {"key": key, "sha256": result.sha256, "grader": grader,
+                 "result": result.to_json()}
+        self.entries[key] = entry
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool of grading workers
+
+
+def _keep_paths() -> list:
+    """What a student process must still be able to read: the Python installation."""
+    keep = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parent),
+            str(Path(sys.executable).resolve().parent)}
+    keep.update(p for p in sys.path if p and os.path.isdir(p) and Path(p).resolve() != REPO_ROOT)
+    return sorted(keep)
+
+
+def secret_paths(extra: list = ()) -> list:
+    """What a student process must not see: solutions, tests, history, home, and ``extra``
+    (the submissions, the course directory, the output directory)."""
+    paths = [solutions_dir(), REPO_ROOT / "solutions", REPO_ROOT / "tests", REPO_ROOT / ".git",
+             Path.home(), *extra]
+    return sorted({str(Path(p).resolve()) for p in paths})
+
+
+class _Worker:
+    def __init__(self, slot: int, config: dict) -> None:
+        self.slot = slot
+        config = dict(config, uid=(SANDBOX_UID_BASE + slot) if os.geteuid() == 0 else None)
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.judge", json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+            cwd=tempfile.gettempdir(), env=env, start_new_session=True, text=True, bufsize=1)
+        self.job = None
+        self.started = 0.0
+        self.ready = False
+
+    def send(self, job: dict) -> None:
+        self.job = job
+        self.started = time.monotonic()
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+
+    def error_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")[-2000:]
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.stderr.close()
+
+
+def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
+              tiers=(PUBLIC, HIDDEN), timeout: float = NOTEBOOK_TIMEOUT,
+              cell_timeout: float = CELL_TIMEOUT, limits: Limits | None = None,
+              secret: list = (), ledger: Ledger | None = None, force: bool = False,
+              on_result=None) -> list:
+    """Grade ``[(student, path)]``; returns results in the same order.
+
+    ``on_result(result)`` is called as each one is known (including those taken unchanged
+    from ``ledger``). Raises :class:`GraderError` if the graders cannot start.
+    """
+    tiers = tuple(tiers)
+    limits = limits or Limits()
+    gkey = grader_key(assignment, tiers)
+    results: list = [None] * len(submissions)
+    pending = []
+    max_score = sum(gf.points(t) for gf in assignment.functions for t in tiers)
+    for i, (student, path) in enumerate(submissions):
+        path = Path(path)
+        try:
+            digest = sha256_of(path)
+        except OSError:
+            digest = ""
+        cached = None if (force or ledger is None) else ledger.lookup(_key(student, path),
+                                                                      digest, gkey)
+        if cached is not None:
+            results[i] = cached
+            if on_result:
+                on_result(cached)
+            continue
+        pending.append({"id": i, "path": str(path.resolve()), "student": student,
+                        "sha256": digest, "timeout": timeout,
+                        "hide": secret_paths([*secret, path.resolve().parent]),
+                        "keep": _keep_paths()})
+    if not pending:
+        return results
+
+    config = {"assignment": assignment.name, "tiers": list(tiers), "limits": limits.to_json(),
+              "cell_timeout": cell_timeout}
+    n_workers = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
+    sel = selectors.DefaultSelector()
+    workers = []
+
+    def start(slot: int) -> _Worker:
+        w = _Worker(slot, config)
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+        return w
+
+    def finish(w: _Worker, record: dict) -> None:
+        job = w.job
+        w.job = None
+        result = _result_from(record, job, assignment, tiers, max_score)
+        results[job["id"]] = result
+        if ledger is not None:
+            ledger.record(_key(job["student"], Path(job["path"])), gkey, result)
+        if on_result:
+            on_result(result)
+
+    try:
+        workers = [start(k) for k in range(n_workers)]
+        queue = list(reversed(pending))
+        while any(r is None for r in results):
+            for key, _ in sel.select(timeout=1.0):
+                w = key.data
+                line = w.proc.stdout.readline()
+                if not line:  # the worker died: its notebook gets a result, the slot a new one
+                    sel.unregister(w.proc.stdout)
+                    text = w.error_text()
+                    w.kill()
+                    if not w.ready:
+                        raise GraderError(f"a grading worker failed to start:\n{text}")
+                    if w.job is not None:
+                        finish(w, {"status": "crashed", "notes": [
+                            "the grader's worker process died while grading this notebook."]})
+                    workers[w.slot] = start(w.slot)
+                    continue
+                record = json.loads(line)
+                if "fatal" in record:
+                    raise GraderError(record["fatal"])
+                if record.get("ready"):
+                    w.ready = True
+                else:
+                    finish(w, record)
+            for w in list(workers):
+                if w.job is not None and time.monotonic() - w.started > w.job["timeout"] + 60:
+                    sel.unregister(w.proc.stdout)
+                    w.kill()
+                    finish(w, {"status": "timeout", "notes": [
+                        f"grading was stopped after {w.job['timeout']:g} s (the time limit)."]})
+                    workers[w.slot] = start(w.slot)
+                if w.ready and w.job is None and queue:
+                    w.send(queue.pop())
+    finally:
+        for w in workers:
+            try:
+                w.proc.stdin.close()
+            except OSError:
+                pass
+            w.kill()
+    return results
+
+
+def _key(student: str, path: Path) -> str:
+    return f"{student}::{Path(path).name}"
+
+
+def _result_from(record: dict, job: dict, assignment: Assignment, tiers: tuple,
+                 max_score: int) -> SubmissionResult:
+    result = SubmissionResult(student=job["student"], notebook=job["path"], score=0,
+                              max_score=max_score, status=record.get("status", "ok"),
+                              notes=list(record.get("notes", [])), sha256=job["sha256"],
+                              seconds=float(record.get("seconds", 0.0)),
+                              check_seconds=float(record.get("check_seconds", 0.0)),
+                              isolation=list(record.get("isolation", [])))
+    functions = record.get("functions", {})
+    for gf in assignment.functions:
+        if gf.name in functions:
+            result.functions[gf.name] = functions[gf.name]
+        else:
+            why = ("the notebook could not be read" if result.status == "unreadable"
+                   else "grading of this notebook stopped before this function was reached")
+            result.functions[gf.name] = {"score": 0,
+                                         "max_score": sum(gf.points(t) for t in tiers),
+                                         "messages": [f"not graded: {why}.",
+                                                      f"To review: {gf.section}."]}
+    result.score = sum(f["score"] for f in result.functions.values())
+    return result
+
 
 def grade_notebook(path: str | os.PathLike, assignment: Assignment, *, student: str | None = None,
                    tiers=(PUBLIC, HIDDEN), timeout: float = NOTEBOOK_TIMEOUT) -> SubmissionResult:
+    """Grade one notebook (a worker is started for it)."""
     path = Path(path)
-    records = []
-    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
-        results_file = os.path.join(tmp, "results.jsonl")
-        open(results_file, "w").close()
-        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-        cmd = [sys.executable, "-m", "autograder.worker", assignment.name, str(path.resolve()),
-               results_file, ",".join(tiers)]
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=str(path.resolve().parent), env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            returncode = proc.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            returncode, timed_out = None, True
-        elapsed = time.monotonic() - started
-        with open(results_file, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break  # a line cut short by a kill
-        log_tail = _tail(results_file + ".log")
-    return _assemble(path, assignment, student or path.stem, tiers, records, returncode,
-                     timed_out, elapsed, log_tail)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, 9)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        proc.kill()
-    proc.wait()
-
-
-def _tail(path: str, limit: int = 600) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - limit))
-            return fh.read().decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
-
-
-def _assemble(path, assignment, student, tiers, records, returncode, timed_out, elapsed,
-              log_tail) -> SubmissionResult:
-    result = SubmissionResult(student=student, notebook=str(path), score=0,
-                              max_score=sum(gf.points(t) for gf in assignment.functions
-                                            for t in tiers))
-    fatal = [r["message"] for r in records if r.get("kind") == "fatal"]
-    if fatal:
-        raise RuntimeError(fatal[0])  # the grader's own set-up is broken: not the student's fault
-    running = None
-    for r in records:
-        kind = r.get("kind")
-        if kind == "unreadable":
-            result.status = "unreadable"
-            result.notes.append(r["message"])
-        elif kind == "notes":
-            result.notes.extend(r["notes"])
-        elif kind == "started":
-            running = r["name"]
-        elif kind == "function":
-            running = None
-            result.functions[r["name"]] = {"score": r["score"], "max_score": r["max_score"],
-                                           "messages": r["messages"]}
-    done = any(r.get("kind") == "done" for r in records) or result.status == "unreadable"
-    if not done:
-        if timed_out:
-            result.status = "timeout"
-            reason = f"grading was stopped after {elapsed:.0f} s (the time limit)"
-        else:
-            result.status = "crashed"
-            reason = f"the notebook ended the grading process (exit code {returncode})"
-        where = (f"while checking `{running}`" if running
-                 else "while its cells were running" if not any(r.get("kind") == "notes"
-                                                               for r in records)
-                 else "")
-        result.notes.append(f"{reason} {where}".strip() + "."
-                            + (f" Last output: {log_tail[-300:]!r}" if log_tail else ""))
-    for gf in assignment.functions:
-        if gf.name not in result.functions:
-            if result.status == "unreadable":
-                msg = "not graded: the notebook could not be read."
-            elif gf.name == running:
-                msg = ("did not finish: " + ("it ran past the time limit."
-                                             if timed_out else "the process crashed."))
-            else:
-                msg = "not graded: grading stopped before this function was reached."
-            result.functions[gf.name] = {
-                "score": 0, "max_score": sum(gf.points(t) for t in tiers),
-                "messages": [msg, f"To review: {gf.section}."]}
-    result.score = sum(f["score"] for f in result.functions.values())
-    return result
+    return grade_all([(student or path.stem, path)], assignment, jobs=1, tiers=tiers,
+                     timeout=timeout)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,19 +328,6 @@ def _student_for(nb: Path, root: Path, assignment: str) -> str:
     except ValueError:
         rel = Path(nb.name)
     return str(rel.with_suffix(""))
-
-
-def grade_all(submissions: list, assignment: Assignment, jobs: int = 1,
-              timeout: float = NOTEBOOK_TIMEOUT, progress=None) -> list:
-    def one(item):
-        student, nb = item
-        res = grade_notebook(nb, assignment, student=student, timeout=timeout)
-        if progress:
-            progress(res)
-        return res
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, submissions))
 
 
 # ---------------------------------------------------------------------------------------------

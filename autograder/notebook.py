@@ -98,14 +98,24 @@ class _NoIPython:
 
 
 def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = True,
-              timeout: float = CELL_TIMEOUT, filename: str = "notebook") -> tuple:
-    """Execute code cells in order into ``namespace``; return ``(namespace, RunLog)``."""
+              timeout: float = CELL_TIMEOUT, filename: str = "notebook",
+              skip: dict | None = None, before_cell=None) -> tuple:
+    """Execute code cells in order into ``namespace``; return ``(namespace, RunLog)``.
+
+    ``skip`` maps cell indices to the reason they must not run (e.g. they killed the process on
+    an earlier attempt); ``before_cell(cell)`` is called just before a cell runs.
+    """
     ns = {"__name__": "__main__", "get_ipython": lambda: _NoIPython()} if namespace is None \
         else namespace
     log = RunLog()
     for cell in cells:
         if skip_tests and cell.is_test:
             continue
+        if skip and cell.index in skip:
+            log.add(cell, skip[cell.index])
+            continue
+        if before_cell is not None:
+            before_cell(cell)
         try:
             code = compile(_python_source(cell.source), f"<{filename} cell {cell.index}>", "exec")
         except SyntaxError as exc:

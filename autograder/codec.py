@@ -1,0 +1,228 @@
+"""The wire format between the grader and a sandboxed student process: plain data only.
+
+Nothing that crosses the boundary is ever unpickled or evaluated. A message is a JSON header
+plus raw array buffers; :func:`decode` rebuilds only plain data — base-class NumPy arrays of
+numeric or boolean dtype, NumPy scalars, Python numbers, strings, None, tuples, lists, dicts with
+string keys — plus three tagged kinds: a :class:`Probe` (test function, grader → student), a
+random Generator's state, and a :class:`Remote` handle for anything the student returned that is
+not plain data (kept in the student process, usable only by passing it back).
+
+So a student value that "lies" — an ndarray subclass with a custom ``__eq__``, an object equal
+to everything — arrives in the grader as its raw numbers or as an opaque handle, and the
+comparison with the reference is made on those.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .harness import Probe
+
+MAX_MESSAGE_BYTES = 256 * 2**20  # one message; a student returning more gets an error instead
+MAX_DEPTH = 32
+MAX_STR = 100_000
+_ARRAY_KINDS = set("biufc")
+
+
+class CodecError(Exception):
+    """A value cannot be sent, or a received message is malformed or too large."""
+
+
+class ConnectionLost(Exception):
+    """The other end closed the connection (the student process died)."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """An object kept in the student process; ``kind`` is its type name, for messages."""
+
+    id: int
+    kind: str
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} object>"
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+
+def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
+    """``(tree, buffers)``. ``keep(obj) -> id`` stores a non-data object and returns its handle
+    id (student side); without it such objects are an error (grader side)."""
+    buffers: list = []
+
+    def enc(x: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise CodecError("value nested too deeply")
+        if x is None or isinstance(x, bool):
+            return x
+        if type(x) is int:
+            return x if abs(x) < 2**63 else {"$big": str(x)}
+        if type(x) is float:
+            return {"$f": repr(x)}  # keeps nan/inf and the exact value
+        if type(x) is str:
+            if len(x) > MAX_STR:
+                x = x[:MAX_STR]
+            return {"$str": x}
+        if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+            arr = np.ndarray.view(np.asarray(x), np.ndarray) if isinstance(x, np.ndarray) \
+                else np.asarray(x)
+            if arr.dtype.kind in _ARRAY_KINDS:
+                buffers.append(arr.tobytes(order="C"))
+                tag = "$a" if isinstance(x, np.ndarray) else "$n"
+                return {tag: len(buffers) - 1, "dtype": arr.dtype.str, "shape": list(arr.shape)}
+        if _is_tensor(x):
+            arr = x.detach().cpu().numpy()
+            if arr.dtype.kind in _ARRAY_KINDS:
+                buffers.append(arr.tobytes(order="C"))
+                return {"$tensor": len(buffers) - 1, "dtype": arr.dtype.str,
+                        "shape": list(arr.shape)}
+        if type(x) is tuple:
+            return {"$t": [enc(v, depth + 1) for v in x]}
+        if type(x) is list:
+            return {"$l": [enc(v, depth + 1) for v in x]}
+        if type(x) is dict and all(type(k) is str for k in x):
+            return {"$d": [[k, enc(v, depth + 1)] for k, v in x.items()]}
+        if isinstance(x, Probe):
+            return {"$probe": x.name, "params": enc(x.params, depth + 1)}
+        if isinstance(x, Remote):
+            return {"$ref": x.id}
+        if isinstance(x, np.random.Generator) and type(x.bit_generator) is np.random.PCG64:
+            return {"$rng": json.dumps(x.bit_generator.state)}
+        if keep is None:
+            raise CodecError(f"cannot send a {type(x).__name__}")
+        return {"$obj": keep(x), "kind": type(x).__name__[:60]}
+
+    return enc(obj, 0), buffers
+
+
+def _is_tensor(x: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding
+
+
+def decode(tree: Any, buffers: list, resolve: Callable[[int], Any] | None = None,
+           probes: Callable[[Probe], Any] | None = None) -> Any:
+    """Rebuild plain data. ``resolve(id)`` maps a handle id back to the kept object (student
+    side); without it handles become :class:`Remote` (grader side). ``probes`` turns a received
+    Probe into a callable (student side)."""
+
+    def array(spec: dict, key: str) -> np.ndarray:
+        dtype = np.dtype(str(spec["dtype"]))
+        if dtype.kind not in _ARRAY_KINDS:
+            raise CodecError("bad dtype")
+        shape = tuple(int(s) for s in spec["shape"])
+        if any(s < 0 for s in shape):
+            raise CodecError("bad shape")
+        data = buffers[int(spec[key])]
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if count * dtype.itemsize != len(data):
+            raise CodecError("array size does not match its shape")
+        return np.frombuffer(data, dtype=dtype, count=count).reshape(shape).copy()
+
+    def dec(x: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH + 1:
+            raise CodecError("message nested too deeply")
+        if x is None or isinstance(x, bool) or type(x) is int:
+            return x
+        if type(x) is not dict or not x:
+            raise CodecError("malformed message")
+        if "$f" in x:
+            return float(x["$f"])
+        if "$str" in x:
+            return str(x["$str"])
+        if "$big" in x:
+            return int(x["$big"])
+        if "$a" in x:
+            return array(x, "$a")
+        if "$n" in x:
+            return array(x, "$n")[()]
+        if "$tensor" in x:
+            import torch
+
+            return torch.from_numpy(array(x, "$tensor"))
+        if "$t" in x:
+            return tuple(dec(v, depth + 1) for v in x["$t"])
+        if "$l" in x:
+            return [dec(v, depth + 1) for v in x["$l"]]
+        if "$d" in x:
+            return {str(k): dec(v, depth + 1) for k, v in x["$d"]}
+        if "$probe" in x:
+            p = Probe(str(x["$probe"]), **dec(x["params"], depth + 1))
+            return probes(p) if probes else p
+        if "$rng" in x:
+            g = np.random.Generator(np.random.PCG64())
+            g.bit_generator.state = json.loads(x["$rng"])
+            return g
+        if "$ref" in x:
+            if resolve is None:
+                raise CodecError("unexpected handle")
+            return resolve(int(x["$ref"]))
+        if "$obj" in x:
+            return Remote(int(x["$obj"]), str(x.get("kind", "object"))[:60])
+        raise CodecError("unknown tag in message")
+
+    return dec(tree, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# framing: [u32 header length][header JSON][u32 count][u64 length, bytes]...
+
+
+def send(sock: socket.socket, header: dict, buffers: list = ()) -> None:
+    head = json.dumps(header).encode()
+    parts = [struct.pack("!I", len(head)), head, struct.pack("!I", len(buffers))]
+    for b in buffers:
+        parts += [struct.pack("!Q", len(b)), b]
+    total = sum(len(p) for p in parts)
+    if total > MAX_MESSAGE_BYTES:
+        raise CodecError(f"message of {total / 2**20:.0f} MiB is too large")
+    sock.sendall(b"".join(parts))
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise ConnectionLost()
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv(sock: socket.socket) -> tuple:
+    """``(header, buffers)``; the socket's timeout, if any, applies to each read."""
+    (n,) = struct.unpack("!I", _recv_exact(sock, 4))
+    if n > MAX_MESSAGE_BYTES:
+        raise CodecError("message too large")
+    try:
+        header = json.loads(_recv_exact(sock, n))
+    except ValueError:
+        raise CodecError("malformed header") from None
+    (count,) = struct.unpack("!I", _recv_exact(sock, 4))
+    if count > 1_000_000:
+        raise CodecError("too many buffers")
+    buffers, total = [], n
+    for _ in range(count):
+        (size,) = struct.unpack("!Q", _recv_exact(sock, 8))
+        total += size
+        if total > MAX_MESSAGE_BYTES:
+            raise CodecError("message too large")
+        buffers.append(_recv_exact(sock, size))
+    if not isinstance(header, dict):
+        raise CodecError("malformed header")
+    return header, buffers

@@ -1,0 +1,117 @@
+"""Write results where nbgrader looks for them, so its usual workflow carries on from there.
+
+For each graded submission: the scores of the nbgrader grade cells (``<name>_public``,
+``<name>_hidden``) go into the gradebook (any SQLAlchemy URL; SQLite by default), and an
+autograded notebook goes to ``<course>/autograded/<student>/<assignment>/`` with the test cells
+restored from the source notebook and their outputs set to the checks' messages. Then
+``nbgrader generate_feedback``, ``nbgrader export`` and formgrader work as after
+``nbgrader autograde``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import nbformat
+
+from .spec import HIDDEN, PUBLIC
+
+
+class GradebookError(RuntimeError):
+    pass
+
+
+def check_ready(db_url: str, assignment: str) -> None:
+    """The assignment must be in the gradebook (``nbgrader generate_assignment`` puts it there)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise GradebookError(
+                f"assignment {assignment!r} is not in the gradebook {db_url}: run `nbgrader "
+                f"generate_assignment {assignment}` in the course directory first.") from None
+
+
+def _timestamp(submitted_dir: Path):
+    stamp = submitted_dir / "timestamp.txt"
+    if stamp.exists():
+        try:
+            from nbgrader.utils import parse_utc
+
+            return parse_utc(stamp.read_text().strip())
+        except Exception:  # noqa: BLE001 - a bad timestamp file must not stop grading
+            pass
+    return None
+
+
+def record(db_url: str, spec, result, source_nb: Path, course: Path) -> Path:
+    """Store one result; returns the autograded notebook's path."""
+    from nbgrader.api import Gradebook
+
+    submitted = Path(result.notebook)
+    nb_name = submitted.stem if submitted.stem == spec.name else spec.name
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(result.student)
+        kwargs = {}
+        stamp = _timestamp(submitted.parent)
+        if stamp is not None:
+            kwargs["timestamp"] = stamp
+        gb.update_or_create_submission(spec.name, result.student, **kwargs)
+        for gf in spec.functions:
+            fr = result.functions[gf.name]
+            passed = fr.get("passed", {})
+            for tier in (PUBLIC, HIDDEN):
+                grade = gb.find_grade(f"{gf.name}_{tier}", nb_name, spec.name, result.student)
+                grade.auto_score = float(gf.points(tier) if passed.get(tier) else 0)
+                grade.needs_manual_grade = grade.manual_score is not None
+        gb.db.commit()
+    out = course / "autograded" / result.student / spec.name / f"{nb_name}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(autograded_notebook(spec, result, source_nb), str(out))
+    return out
+
+
+def autograded_notebook(spec, result, source_nb: Path):
+    """The source notebook's cells, with the student's solution cells and the checks' output."""
+    source = nbformat.read(str(source_nb), as_version=4)
+    student_cells = {}
+    try:
+        submitted = json.loads(Path(result.notebook).read_text(encoding="utf-8"))
+        for cell in submitted.get("cells", []):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            gid = meta.get("grade_id")
+            if meta.get("solution") and isinstance(gid, str) and gid not in student_cells:
+                src = cell.get("source", "")
+                student_cells[gid] = "".join(src) if isinstance(src, list) else str(src)
+    except Exception:  # noqa: BLE001 - unreadable: the feedback shows the notes instead
+        pass
+    tiers = {f"{gf.name}_{t}": (gf, t) for gf in spec.functions for t in (PUBLIC, HIDDEN)}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if meta.get("solution"):
+            cell.source = student_cells.get(gid, "# (this cell is missing from the submission)")
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        if gid in tiers:
+            gf, tier = tiers[gid]
+            fr = result.functions[gf.name]
+            if fr.get("passed", {}).get(tier):
+                cell.outputs = [nbformat.v4.new_output(
+                    "stream", name="stdout", text=f"\u2713 {gf.name}: all {tier} checks passed.\n")]
+            else:
+                text = "\n".join(m for m in fr["messages"]
+                                 if m.startswith(f"[{tier}") or m.startswith("To review")
+                                 or not m.startswith("[")) or "not graded"
+                cell.outputs = [nbformat.v4.new_output(
+                    "error", ename="AssertionError", evalue=text, traceback=text.splitlines())]
+    if result.notes:
+        source.cells.insert(0, nbformat.v4.new_markdown_cell(
+            "**Running your notebook:**\n\n" + "\n".join(f"- {n}" for n in result.notes)))
+    source.metadata["autograder"] = {"graded": datetime.datetime.now().isoformat(timespec="s")}
+    return source

@@ -1,0 +1,59 @@
+"""Progress of a grading run: a one-line bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, total: int, stream=None) -> None:
+        self.total, self.done, self.skipped = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = time.monotonic()
+
+    def update(self, result) -> None:
+        self.done += 1
+        self.skipped += bool(result.skipped)
+        graded = self.done - self.skipped
+        elapsed = time.monotonic() - self.started
+        rate = graded / elapsed if elapsed > 0 and graded else 0.0
+        left = self.total - self.done
+        eta = f"{left / rate:.0f} s" if rate else "?"
+        tag = "unchanged, skipped" if result.skipped else result.status
+        line = (f"[{self.done}/{self.total}] {result.student}: {result.score}/{result.max_score} "
+                f"({tag})")
+        if self.tty:
+            width = 24
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "." * (width - filled)
+            self.stream.write(f"\r\033[K[{bar}] {self.done}/{self.total}  {rate * 60:.0f}/min  "
+                              f"ETA {eta}  last: {result.student} {result.score}/"
+                              f"{result.max_score} ({tag})")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"{line}  [{rate * 60:.0f}/min, ETA {eta}]\n")
+        self.stream.flush()
+
+
+def summary(assignment, results: list) -> str:
+    """Counts by outcome and the mean score of each function."""
+    n = len(results)
+    by = {s: sum(r.status == s for r in results) for s in ("ok", "unreadable", "crashed",
+                                                         "timeout")}
+    skipped = sum(r.skipped for r in results)
+    lines = [f"{n} notebooks: {n - skipped} graded now, {skipped} unchanged since the last run; "
+             f"{by['unreadable']} could not be read, {by['crashed']} crashed at least once "
+             f"(graded without what crashed), {by['timeout']} timed out."]
+    if n:
+        mean = sum(r.score for r in results) / n
+        lines.append(f"mean score {mean:.2f} / {assignment.max_score}")
+        width = max(len(gf.name) for gf in assignment.functions)
+        for gf in assignment.functions:
+            scores = [r.functions[gf.name]["score"] for r in results]
+            full = sum(s == r.functions[gf.name]["max_score"] for s, r in zip(scores, results))
+            lines.append(f"  {gf.name:<{width}}  mean {sum(scores) / n:5.2f} / {gf.max_score}"
+                         f"   full marks {full}/{n}")
+    return "\n".join(lines)
