@@ -27,6 +27,11 @@ class NotImplementedYet(CheckFailure):
     """The function still raises NotImplementedError (the untouched stub)."""
 
 
+class ProcessCrashed(CheckFailure):
+    """Calling the function killed the student's process: checking it further would only
+    crash again."""
+
+
 def fmt(x: Any, precision: int = 6) -> str:
     """A short, readable rendering of a value for a message (arrays are summarised)."""
     if isinstance(x, np.ndarray):
@@ -46,6 +51,9 @@ def fmt(x: Any, precision: int = 6) -> str:
 
 
 def describe_type(x: Any) -> str:
+    kind = getattr(x, "kind", None) if type(x).__name__ == "Remote" else None
+    if kind is not None:  # an object kept in the student's process (autograder.codec.Remote)
+        return f"an object of type {kind}"
     if isinstance(x, np.ndarray):
         return f"a {x.dtype} array of shape {x.shape}"
     return f"a {type(x).__name__}"
@@ -178,7 +186,7 @@ class Context:
             return CheckFailure(f"{who} modified its input in place {when}; functions in this "
                                 f"course must leave their arguments unchanged (work on a copy).")
         if kind == "crashed":
-            return CheckFailure(f"{who} crashed the Python process ({detail}) {when}.")
+            return ProcessCrashed(f"{who} crashed the Python process ({detail}) {when}.")
         if kind == "unsendable":
             return CheckFailure(f"{who} returned something the grader cannot receive ({detail}) "
                                 f"{when}.")

@@ -93,8 +93,10 @@ def cmd_grade(args) -> int:
     if not subs:
         print(f"autograder: no notebooks for {spec.name} found under {root}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else (course / "autograder" / spec.name if course
-                                           else Path(f"grading-{spec.name}"))
+    default_out = (course / "autograder" / spec.name if course
+                   else (root.parent if root.is_file() else root.resolve().parent)
+                   / f"autograder-{spec.name}")
+    out = Path(args.out) if args.out else default_out
     out = out.resolve()
     db_url = args.db or (f"sqlite:///{course / 'gradebook.db'}" if course else None)
     source_nb = None
@@ -133,6 +135,7 @@ def cmd_grade(args) -> int:
     limits = Limits(memory_mb=args.memory_mb)
     try:
         results = grade_all(subs, spec, jobs=args.jobs, timeout=args.timeout, limits=limits,
+                            cell_timeout=args.cell_timeout,
                             secret=secret, ledger=ledger, force=args.force, on_result=on_result)
     except GraderError as exc:  # the grader's own set-up (e.g. no reference solution)
         print(f"autograder: {exc}", file=sys.stderr)
@@ -193,14 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the gradebook and autograded/ (implied when PATH is one)")
     g.add_argument("--db", help="gradebook SQLAlchemy URL (default: sqlite:///COURSE/gradebook.db)")
     g.add_argument("--out", help="folder for results.json/.csv, feedback/ and the ledger that "
-                                 "makes re-runs resumable (default: COURSE/autograder/A or "
-                                 "./grading-A)")
+                                 "makes re-runs resumable (default: COURSE/autograder/A, or "
+                                 "autograder-A next to PATH)")
     g.add_argument("--force", action="store_true", help="regrade notebooks graded before")
     g.add_argument("--format", choices=("json", "csv"), default="json")
     g.add_argument("--output", "-o", help="also write the report here instead of standard output")
     g.add_argument("--quiet", "-q", action="store_true", help="no report on standard output")
     g.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
     g.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook")
+    g.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
     g.add_argument("--memory-mb", type=int, default=2048, help="memory per student process")
     g.set_defaults(func=cmd_grade)
 

@@ -173,6 +173,8 @@ def processes_of(uid: int) -> list:
         try:
             with open(f"/proc/{entry}/status") as fh:
                 for line in fh:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break  # dead already, waiting to be reaped
                     if line.startswith("Uid:"):
                         if int(line.split()[1]) == uid:
                             pids.append(int(entry))

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .checks import CheckFailure, Context, NotImplementedYet
+from .checks import CheckFailure, Context, NotImplementedYet, ProcessCrashed
 from .spec import HIDDEN, PUBLIC, Assignment, GradedFunction
 
 # Seconds one check may take. Reference solutions take milliseconds; this only stops loops.
@@ -86,6 +86,8 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
                     check(ctx)
         except NotImplementedYet as exc:
             return TierOutcome([str(exc)], final=True)  # one message is enough for a stub
+        except ProcessCrashed as exc:
+            return TierOutcome(failures + [f"[{tier}: {description}] {exc}"], final=True)
         except CheckFailure as exc:
             failures.append(f"[{tier}: {description}] {exc}")
         except CheckTimeout:

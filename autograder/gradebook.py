@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -23,10 +25,18 @@ class GradebookError(RuntimeError):
     pass
 
 
+def _tools_on_path() -> None:
+    """nbgrader's Gradebook runs the ``alembic`` script that is installed next to Python."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def check_ready(db_url: str, assignment: str) -> None:
     """The assignment must be in the gradebook (``nbgrader generate_assignment`` puts it there)."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    _tools_on_path()
     with Gradebook(db_url) as gb:
         try:
             gb.find_assignment(assignment)
@@ -52,6 +62,7 @@ def record(db_url: str, spec, result, source_nb: Path, course: Path) -> Path:
     """Store one result; returns the autograded notebook's path."""
     from nbgrader.api import Gradebook
 
+    _tools_on_path()
     submitted = Path(result.notebook)
     nb_name = submitted.stem if submitted.stem == spec.name else spec.name
     with Gradebook(db_url) as gb:
@@ -84,7 +95,7 @@ def autograded_notebook(spec, result, source_nb: Path):
         for cell in submitted.get("cells", []):
             meta = cell.get("metadata", {}).get("nbgrader", {})
             gid = meta.get("grade_id")
-            if meta.get("solution") and isinstance(gid, str) and gid not in student_cells:
+            if meta.get("solution") and isinstance(gid, str):  # the last one wins, as in Python
                 src = cell.get("source", "")
                 student_cells[gid] = "".join(src) if isinstance(src, list) else str(src)
     except Exception:  # noqa: BLE001 - unreadable: the feedback shows the notes instead
@@ -113,5 +124,5 @@ def autograded_notebook(spec, result, source_nb: Path):
     if result.notes:
         source.cells.insert(0, nbformat.v4.new_markdown_cell(
             "**Running your notebook:**\n\n" + "\n".join(f"- {n}" for n in result.notes)))
-    source.metadata["autograder"] = {"graded": datetime.datetime.now().isoformat(timespec="s")}
+    source.metadata["autograder"] = {"graded": datetime.datetime.now().isoformat(timespec="seconds")}
     return source

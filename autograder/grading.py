@@ -213,10 +213,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         w.job = None
         result = _result_from(record, job, assignment, tiers, max_score)
         results[job["id"]] = result
+        if on_result:  # first: the ledger must only list results that were fully recorded
+            on_result(result)
         if ledger is not None:
             ledger.record(_key(job["student"], Path(job["path"])), gkey, result)
-        if on_result:
-            on_result(result)
 
     try:
         workers = [start(k) for k in range(n_workers)]

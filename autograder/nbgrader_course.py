@@ -7,6 +7,7 @@ build that layout (with the repo's ``nbgrader_config.py``) and run nbgrader in i
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def init_course(root: Path, assignments: list) -> Path:
 def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
     """Run an nbgrader subcommand in course directory ``root`` (raises with its log on failure)."""
     cmd = [sys.executable, "-m", "nbgrader", *args, "--CourseDirectory.root=" + str(root)]
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    env = dict(os.environ)  # nbgrader runs `alembic`, installed next to this Python
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[2:])} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -147,6 +147,7 @@ def _child(sock: socket.socket, request: dict) -> None:
             os.dup2(devnull, fd)
         os.closerange(3, sock.fileno())
         os.closerange(sock.fileno() + 1, 65536)
+        devnull_keep = os.open(os.devnull, os.O_RDWR)
         notes = confine(hide=request["hide"], keep=request["keep"], workdir=request["workdir"],
                         uid=request["uid"], limits=Limits(**request["limits"]))
         for key in list(os.environ):
@@ -156,6 +157,10 @@ def _child(sock: socket.socket, request: dict) -> None:
         sys.stdout = sys.stderr = _Sink()
         sys.stdin = io.StringIO()
         sys.argv = ["notebook"]
+        # A process the student forks must never talk to the grader in our place: its copy of
+        # the connection is replaced by /dev/null (writes vanish, reads see the end).
+        sock_fd = sock.fileno()
+        os.register_at_fork(after_in_child=lambda: os.dup2(devnull_keep, sock_fd))
         codec.send(sock, {"event": "hello", "notes": notes})
         _serve(sock)
     except BaseException:  # noqa: BLE001 - report, then leave without running anything else

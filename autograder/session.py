@@ -22,7 +22,7 @@ from .confine import Limits, kill_all
 from .evaluate import CheckTimeout
 from .sandbox import reap, spawn
 
-MAX_STARTS = 4
+MAX_STARTS = 6
 GRACE = 2.0  # seconds the grader waits beyond a limit the student process enforces itself
 
 
