@@ -4,6 +4,7 @@
     python3 course.py book        set up .venv (if needed) and build the HTML book
     python3 course.py test        set up .venv (if needed) and run the whole test suite
     python3 course.py exercises   regenerate exercises/ from solutions/ with nbgrader
+    python3 course.py bench       benchmark: autograder grade vs nbgrader autograde on a class
     python3 course.py setup       only set up .venv
 
 Set-up creates a virtual environment in .venv and installs the course (`pip install -e .[dev]`).
@@ -82,8 +83,13 @@ def exercises(extra: list) -> int:
     return _run([PY, "-m", "autograder", "release", *extra], env=_env())
 
 
+def bench(extra: list) -> int:
+    setup()
+    return _run([PY, str(ROOT / "benchmarks" / "bench_grade.py"), *extra], env=_env())
+
+
 def main(argv: list) -> int:
-    commands = {"book": book, "test": test, "exercises": exercises}
+    commands = {"book": book, "test": test, "exercises": exercises, "bench": bench}
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0

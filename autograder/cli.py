@@ -120,14 +120,17 @@ def cmd_grade(args) -> int:
 
     progress = Progress(len(subs))
     ledger = Ledger(out / "ledger.jsonl")
+    writer = None
+    if course:
+        from .gradebook import Writer
+
+        writer = Writer(db_url, spec, source_nb, course)
 
     def on_result(result) -> None:
         if not result.skipped:
             write_feedback(spec, result, out / "feedback")
-            if course:
-                from .gradebook import record
-
-                record(db_url, spec, result, source_nb, course)
+            if writer is not None:
+                writer.record(result)
         progress.update(result)
 
     print(f"Grading {len(subs)} notebooks of {spec.name} with {args.jobs or os.cpu_count()} "
@@ -140,6 +143,9 @@ def cmd_grade(args) -> int:
     except GraderError as exc:  # the grader's own set-up (e.g. no reference solution)
         print(f"autograder: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if writer is not None:
+            writer.__exit__(None, None, None)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(to_json(spec, results), encoding="utf-8")
     (out / "results.csv").write_text(to_csv(spec, results), encoding="utf-8")

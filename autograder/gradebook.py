@@ -58,14 +58,28 @@ def _timestamp(submitted_dir: Path):
     return None
 
 
-def record(db_url: str, spec, result, source_nb: Path, course: Path) -> Path:
-    """Store one result; returns the autograded notebook's path."""
-    from nbgrader.api import Gradebook
+class Writer:
+    """Stores results as they come; one connection for a whole run (opening an nbgrader
+    Gradebook runs alembic, which takes about a second)."""
 
-    _tools_on_path()
-    submitted = Path(result.notebook)
-    nb_name = submitted.stem if submitted.stem == spec.name else spec.name
-    with Gradebook(db_url) as gb:
+    def __init__(self, db_url: str, spec, source_nb: Path, course: Path) -> None:
+        from nbgrader.api import Gradebook
+
+        _tools_on_path()
+        self.spec, self.source_nb, self.course = spec, source_nb, course
+        self.gb = Gradebook(db_url)
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.gb.close()
+
+    def record(self, result) -> Path:
+        """Store one result (committed at once); returns the autograded notebook's path."""
+        spec, gb = self.spec, self.gb
+        submitted = Path(result.notebook)
+        nb_name = spec.name
         gb.update_or_create_student(result.student)
         kwargs = {}
         stamp = _timestamp(submitted.parent)
@@ -73,17 +87,16 @@ def record(db_url: str, spec, result, source_nb: Path, course: Path) -> Path:
             kwargs["timestamp"] = stamp
         gb.update_or_create_submission(spec.name, result.student, **kwargs)
         for gf in spec.functions:
-            fr = result.functions[gf.name]
-            passed = fr.get("passed", {})
+            passed = result.functions[gf.name].get("passed", {})
             for tier in (PUBLIC, HIDDEN):
                 grade = gb.find_grade(f"{gf.name}_{tier}", nb_name, spec.name, result.student)
                 grade.auto_score = float(gf.points(tier) if passed.get(tier) else 0)
                 grade.needs_manual_grade = grade.manual_score is not None
         gb.db.commit()
-    out = course / "autograded" / result.student / spec.name / f"{nb_name}.ipynb"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(autograded_notebook(spec, result, source_nb), str(out))
-    return out
+        out = self.course / "autograded" / result.student / spec.name / f"{nb_name}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(autograded_notebook(spec, result, self.source_nb), str(out))
+        return out
 
 
 def autograded_notebook(spec, result, source_nb: Path):

@@ -213,6 +213,7 @@ def test_grade_without_reference_says_why(tmp_path):
     import os
 
     env = dict(os.environ, AUTOGRADER_SOLUTIONS=str(tmp_path / "nowhere"))
-    proc = autograder("grade", str(ROOT / "exercises"), "--assignment", A, env=env)
+    proc = autograder("grade", str(ROOT / "exercises"), "--assignment", A, "--out",
+                      str(tmp_path / "out"), env=env)
     assert proc.returncode == 2
     assert "reference solution" in proc.stderr and "Traceback" not in proc.stderr
