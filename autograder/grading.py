@@ -241,8 +241,15 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                     raise GraderError(record["fatal"])
                 if record.get("ready"):
                     w.ready = True
+                    if queue:
+                        w.send(queue.pop())
                 else:
-                    finish(w, record)
+                    job = w.job
+                    w.job = None
+                    if queue:  # keep the worker busy while this result is being recorded
+                        w.send(queue.pop())
+                    w_done = _Done(job)
+                    finish(w_done, record)
             for w in list(workers):
                 if w.job is not None and time.monotonic() - w.started > w.job["timeout"] + 60:
                     sel.unregister(w.proc.stdout)
@@ -260,6 +267,13 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                 pass
             w.kill()
     return results
+
+
+class _Done:
+    """A finished job, detached from its worker (which may already have the next one)."""
+
+    def __init__(self, job: dict) -> None:
+        self.job = job
 
 
 def _key(student: str, path: Path) -> str:
