@@ -75,6 +75,7 @@ class Assignment:
 # Assignment id -> module in autograder.assignments defining ASSIGNMENT. A new chapter adds a line.
 REGISTRY = {
     "01_information": "autograder.assignments.information",
+    "03_backprop": "autograder.assignments.backprop",
 }
 
 
