@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .harness import get_program, resolve_probes
+from .harness import Probe, get_program, resolve_probes
 
 
 
@@ -203,29 +203,53 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _describe_arg(a: Any, hidden: bool) -> str:
+def _describe_arg(a: Any, hidden: bool, depth: int = 0) -> str:
     if isinstance(a, np.ndarray):
         if hidden or a.size > 12:
             return f"<{a.dtype} array of shape {a.shape}>"
         return fmt(a)
     if hidden and isinstance(a, (float, int, np.number)) and not isinstance(a, bool):
         return f"<{type(a).__name__}>"
+    # Containers (e.g. a cache returned by a forward) are described item by item, so that hidden
+    # inputs inside them stay hidden and arrays stay on one line.
+    if isinstance(a, (tuple, list, dict)) and depth < 2:
+        items = list(a.items()) if isinstance(a, dict) else list(enumerate(a))
+        parts = [(f"{k!r}: " if isinstance(a, dict) else "") + _describe_arg(v, hidden, depth + 1)
+                 for k, v in items[:6]] + (["..."] if len(items) > 6 else [])
+        inner = ", ".join(parts)
+        if isinstance(a, dict):
+            return "{" + inner + "}"
+        return f"[{inner}]" if isinstance(a, list) else f"({inner}{',' if len(a) == 1 else ''})"
+    plain = isinstance(a, (str, bool, type(None), Probe))
+    if isinstance(a, (tuple, list, dict)) or (hidden and not plain):
+        return f"<{type(a).__name__}>"
     return fmt(a)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: Any, b: Any, depth: int = 0) -> bool:
+    """Whether ``a`` (an argument after the call) still equals ``b`` (a copy taken before)."""
+    if depth > 20:  # a deeply nested or cyclic object: assume unchanged
+        return True
+    if isinstance(a, np.random.Generator) and isinstance(b, np.random.Generator):
+        return True  # drawing numbers advances a generator's state: that is using it, not misuse
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y, depth + 1) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001
-        return False
+        if bool(a == b):
+            return True
+    except Exception:  # noqa: BLE001 - e.g. a dataclass holding arrays
+        pass
+    # Objects without a useful __eq__ (e.g. a cache object a forward returned, deep-copied by
+    # the check): compare their attributes.
+    if type(a) is type(b) and hasattr(a, "__dict__") and hasattr(b, "__dict__"):
+        return _same(vars(a), vars(b), depth + 1)
+    return False
 
 
 # ---------------------------------------------------------------------------------------------

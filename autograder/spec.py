@@ -76,6 +76,7 @@ class Assignment:
 REGISTRY = {
     "01_information": "autograder.assignments.information",
     "02_matrix_calculus": "autograder.assignments.matrix_calculus",
+    "03_backprop": "autograder.assignments.backprop",
 }
 
 

@@ -113,6 +113,10 @@ CASES = {
         "    except Exception:\n        pass\n"
         "open('scratch.txt', 'w').write('mine')\n")), FULL),
     "duplicated_cells": (lambda: _duplicated(), FULL - pts("entropy")),
+    "uses_the_network": (lambda: extra_cell(filled_notebook(A), (
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', __PORT__), 2).close()\n"
+        "    def entropy(p, base=np.e):  # reached the grader's machine: loses the points\n"
+        "        return 0.0\nexcept OSError:\n    pass\n"), at=50), FULL),
     "invalid_json": (b'{"cells": [', 0),
     "not_utf8": (b"\xff\xfe\x00 not a notebook", 0),
 }
@@ -148,6 +152,10 @@ def _digest_tree(path) -> dict:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))  # reachable only without isolation
+    port = listener.getsockname()[1]
     course = init_course(tmp_path_factory.mktemp("hostile"), [A])
     nbgrader(course, "generate_assignment", A, "--force")
     (course / "canary.txt").write_text("untouched")
@@ -159,6 +167,7 @@ def run(tmp_path_factory):
             target.write_bytes(content)
         else:
             text = json.dumps(content, indent=1).replace("__COURSE__", repr(str(course)))
+            text = text.replace("__PORT__", str(port))
             target.parent.mkdir(parents=True)
             target.write_text(text, encoding="utf-8")
     before = {"submitted": _digest_tree(course / "submitted"),
@@ -168,6 +177,7 @@ def run(tmp_path_factory):
                            "--assignment", A, "--jobs", "2", "--cell-timeout", "3",
                            "--timeout", "120", "--quiet"], capture_output=True, text=True,
                           timeout=900)
+    listener.close()
     assert proc.returncode == 0, proc.stderr
     results = json.loads((course / "autograder" / A / "results.json").read_text())
     return course, {s["student"]: s for s in results["submissions"]}, before, proc.stderr
@@ -219,6 +229,11 @@ def test_gradebook_and_nbgrader_feedback_see_the_results(run):
     nbgrader(course, "generate_feedback", A, "--force")
     html = (course / "feedback" / "returns_list" / A / f"{A}.html").read_text(encoding="utf-8")
     assert "log_softmax" in html and "To review" in html
+    for student in subs:  # our own feedback: points and messages per function
+        text = (course / "autograder" / A / "feedback" / f"{student}.md").read_text("utf-8")
+        assert f"**Score:** {subs[student]['score']} / {FULL}" in text
+        assert all(f"`{gf.name}`" in text for gf in SPEC.functions)
+        assert "expected:" not in text.split("hidden test case")[-1][:300]
     exported = nbgrader(course, "export").stdout
     grades = (course / "grades.csv").read_text(encoding="utf-8")
     assert "honest" in grades, exported

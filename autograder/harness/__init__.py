@@ -29,7 +29,8 @@ PROBES: dict = {}  # name -> factory(**params) -> callable
 PROGRAMS: dict = {}  # name -> program(namespace, *args) -> plain data
 
 # Imported (so their registrations happen) before student code runs. A new topic adds a line.
-MODULES = ("autograder.harness.common", "autograder.harness.matrix_calculus")
+MODULES = ("autograder.harness.common", "autograder.harness.matrix_calculus",
+           "autograder.harness.backprop")
 
 
 class Probe:
