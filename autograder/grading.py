@@ -236,7 +236,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                             "the grader's worker process died while grading this notebook."]})
                     workers[w.slot] = start(w.slot)
                     continue
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # not a result (the worker keeps its stdout for results only)
                 if "fatal" in record:
                     raise GraderError(record["fatal"])
                 if record.get("ready"):

@@ -15,12 +15,21 @@ import sys
 import time
 
 
+_PROTOCOL = None  # the real stdout, kept for results only
+
+
 def _emit(record: dict) -> None:
-    sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
+    _PROTOCOL.write(json.dumps(record) + "\n")
+    _PROTOCOL.flush()
 
 
 def main(argv: list) -> int:
+    global _PROTOCOL
+    # Anything else printed here (e.g. by the reference notebook's cells) goes to stderr, so it
+    # can never be mistaken for a result.
+    _PROTOCOL = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     config = json.loads(argv[0])
     from .confine import Limits
     from .sandbox import preload, start_zygote
