@@ -324,10 +324,13 @@ def compare(got: Any, expected: Any, what: str, *, hidden: bool, rtol: float = 1
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             err = np.abs(arr - expected)[~ok]
-            rel = err / np.maximum(np.abs(expected[~ok]), 1e-300)
-        detail = (f"values differ{where}: largest absolute error {float(err.max()):.3g}, largest "
-                  f"relative error {float(np.minimum(rel, 1e300).max()):.3g} "
-                  f"(tolerance rtol={rtol:g}, atol={atol:g})")
+            nonzero = expected[~ok] != 0
+            rel = err[nonzero] / np.abs(expected[~ok][nonzero])
+        # A relative error means nothing where the exact value is 0: then only the absolute one.
+        relative = (f", largest relative error {float(rel.max()):.3g}" if rel.size else
+                    " where the exact values are 0")
+        detail = (f"values differ{where}: largest absolute error {float(err.max()):.3g}"
+                  f"{relative} (tolerance rtol={rtol:g}, atol={atol:g})")
     hint = f" {hint}" if hint else ""
     if hidden:
         raise CheckFailure(f"{what} is wrong on a hidden test case: {detail}.{hint}")
