@@ -338,6 +338,56 @@ def compare(got: Any, expected: Any, what: str, *, hidden: bool, rtol: float = 1
                        f"  got:      {fmt(arr)}")
 
 
+def fmt_array(arr: np.ndarray) -> str:
+    """One line of numbers for arrays of up to 25 entries, else just the shape."""
+    if arr.size > 25:
+        return f"array of shape {arr.shape}"
+    text = np.array2string(arr, precision=6, separator=", ", max_line_width=10_000)
+    return " ".join(text.split())
+
+
+def compare_scaled(got, expected, what: str, *, hidden: bool, tol: float, floor: float = 0.0,
+                   hint: str = "") -> np.ndarray:
+    """Entrywise comparison: |got − expected| ≤ tol · scale, scale = max(floor, max |expected|).
+
+    For matrix-valued answers (gradients, Jacobians) where :func:`compare`'s per-entry
+    relative tolerance is too strict for entries that should be 0 but come out as 1e-17.
+
+    The error is reported against that scale, not entry by entry (relative errors of entries
+    that should be 0 are meaningless). Hidden messages give only the number of wrong entries
+    and the error as a fraction of the scale, so they reveal nothing about the hidden answer.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    arr = as_float_array(got, what)
+    check_shape(arr, expected.shape, what, hint)
+    scale = max(floor, float(np.abs(expected).max()) if expected.size else 0.0) or 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(arr - expected)
+        bad = ~(err <= tol * scale)  # NaN counts as wrong
+    if not bad.any():
+        return arr
+    n_bad, n = int(bad.sum()), bad.size
+    where = "" if n == 1 else f" ({n_bad} of {n} entries wrong)"
+    unit = ("max(1, largest |entry| of the exact answer)" if floor else
+            "the largest |entry| of the exact answer")
+    if np.isnan(arr).any():
+        detail = (f"it contains NaN{where}; NaN comes from inf − inf, inf/inf or 0/0, e.g. after "
+                  f"an exp that overflowed or underflowed")
+    elif np.isinf(arr).any():
+        detail = f"it contains ±inf{where}, but every entry of the exact answer is finite"
+    elif hidden:
+        detail = (f"values differ{where}: the largest error is {float(err.max()) / scale:.3g} "
+                  f"times {unit} (allowed: {tol:g} times)")
+    else:
+        detail = (f"values differ{where}: the largest error is {float(err.max()):.3g}, where "
+                  f"{tol * scale:.3g} is allowed ({tol:g} × {unit})")
+    hint = f" {hint}" if hint else ""
+    if hidden:
+        raise CheckFailure(f"{what} is wrong on a hidden test case: {detail}.{hint}")
+    raise CheckFailure(f"{what} is wrong: {detail}.{hint}\n  expected: {fmt_array(expected)}\n"
+                       f"  got:      {fmt_array(arr)}")
+
+
 def central_difference_grad(f: Callable[[np.ndarray], float], x: np.ndarray,
                             h: float = 1e-6) -> np.ndarray:
     """Gradient of a scalar function by central differences, in float64. Leaves x unchanged."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import (CheckFailure, Context, as_float_array, central_difference_grad,
-                      check_shape, fmt, unpack)
+                      check_shape, compare_scaled, fmt, fmt_array, unpack)
 from ..harness import Probe, build_probe
 from ..spec import Assignment, GradedFunction, Section
 
@@ -47,53 +47,6 @@ def _section(title: str, label: str) -> Section:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _show(arr: np.ndarray) -> str:
-    """One line of numbers for arrays of up to 25 entries, else just the shape."""
-    if arr.size > 25:
-        return f"array of shape {arr.shape}"
-    text = np.array2string(arr, precision=6, separator=", ", max_line_width=10_000)
-    return " ".join(text.split())
-
-
-def close(got, expected, what: str, *, hidden: bool, tol: float, floor: float = 0.0,
-          hint: str = "") -> np.ndarray:
-    """Entrywise comparison: |got − expected| ≤ tol · scale, scale = max(floor, max |expected|).
-
-    The error is reported against that scale, not entry by entry (relative errors of entries
-    that should be 0 are meaningless). Hidden messages give only the number of wrong entries
-    and the error as a fraction of the scale, so they reveal nothing about the hidden answer.
-    """
-    expected = np.asarray(expected, dtype=np.float64)
-    arr = as_float_array(got, what)
-    check_shape(arr, expected.shape, what, hint)
-    scale = max(floor, float(np.abs(expected).max()) if expected.size else 0.0) or 1.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(arr - expected)
-        bad = ~(err <= tol * scale)  # NaN counts as wrong
-    if not bad.any():
-        return arr
-    n_bad, n = int(bad.sum()), bad.size
-    where = "" if n == 1 else f" ({n_bad} of {n} entries wrong)"
-    unit = ("max(1, largest |entry| of the exact answer)" if floor else
-            "the largest |entry| of the exact answer")
-    if np.isnan(arr).any():
-        detail = (f"it contains NaN{where}; NaN comes from inf − inf, inf/inf or 0/0, e.g. after "
-                  f"an exp that overflowed or underflowed")
-    elif np.isinf(arr).any():
-        detail = f"it contains ±inf{where}, but every entry of the exact answer is finite"
-    elif hidden:
-        detail = (f"values differ{where}: the largest error is {float(err.max()) / scale:.3g} "
-                  f"times {unit} (allowed: {tol:g} times)")
-    else:
-        detail = (f"values differ{where}: the largest error is {float(err.max()):.3g}, where "
-                  f"{tol * scale:.3g} is allowed ({tol:g} × {unit})")
-    hint = f" {hint}" if hint else ""
-    if hidden:
-        raise CheckFailure(f"{what} is wrong on a hidden test case: {detail}.{hint}")
-    raise CheckFailure(f"{what} is wrong: {detail}.{hint}\n  expected: {_show(expected)}\n"
-                       f"  got:      {_show(arr)}")
 
 
 def _matches(got, candidate) -> bool:
@@ -191,7 +144,7 @@ def ng_smooth_shapes(ctx: Context) -> None:
         what = f"numerical_gradient(f, x) for x of shape {shape} and {SMOOTH_F}"
         got = as_float_array(ctx.call("numerical_gradient", f, x), what)
         check_shape(got, shape, what, "The gradient of a scalar f has the shape of x.")
-        close(got, smooth_grad(W, u, x), what, hidden=False, tol=NUMERIC_TOL, floor=1.0,
+        compare_scaled(got, smooth_grad(W, u, x), what, hidden=False, tol=NUMERIC_TOL, floor=1.0,
               hint=NUMERIC_HINT)
 
 
@@ -201,7 +154,7 @@ def ng_quadratic(ctx: Context) -> None:
     f = Probe("mc_quadratic", M=M, c=c, base=x, h=1e-5)
     what = ("numerical_gradient(f, x) for x of shape (3, 2) and f(x) = vᵀMv + cᵀv, v = x "
             "flattened, M non-symmetric")
-    close(ctx.call("numerical_gradient", f, x), quadratic_grad(M, c, x), what, hidden=False,
+    compare_scaled(ctx.call("numerical_gradient", f, x), quadratic_grad(M, c, x), what, hidden=False,
           tol=NUMERIC_TOL, floor=1.0,
           hint="Central differences are exact for a quadratic up to rounding errors (~1e-10).")
 
@@ -212,7 +165,7 @@ def ng_honours_h(ctx: Context) -> None:
     for h in (1e-2, 1e-3):
         f = Probe("mc_cubic", c=c, base=x, h=h)
         what = f"numerical_gradient(f, x, h={h:g}) for f(x) = Σ cᵢxᵢ³, c = {fmt(c, 4)}"
-        close(ctx.call("numerical_gradient", f, x, h=h), 3 * c * x**2 + c * h**2, what,
+        compare_scaled(ctx.call("numerical_gradient", f, x, h=h), 3 * c * x**2 + c * h**2, what,
               hidden=False, tol=1e-9, floor=1.0,
               hint=f"With step h the central difference of Σ cᵢxᵢ³ is exactly 3cᵢxᵢ² + cᵢh² "
                    f"(here h² = {h * h:g}): use the h you are given.")
@@ -223,7 +176,7 @@ def ng_int_and_0d(ctx: Context) -> None:
     W, u = _smooth_probe(ctx.rng, (3,))
     f = Probe("mc_smooth", W=W, u=u, base=x, h=1e-5)
     what = f"numerical_gradient(f, x) for the INTEGER array x = {fmt(x)} and {SMOOTH_F}"
-    close(ctx.call("numerical_gradient", f, x), smooth_grad(W, u, x.astype(float)), what,
+    compare_scaled(ctx.call("numerical_gradient", f, x), smooth_grad(W, u, x.astype(float)), what,
           hidden=False, tol=NUMERIC_TOL, floor=1.0,
           hint="x ± h cannot be stored in an integer array: work on a float64 copy of x "
                "(np.array(x, dtype=np.float64)), and return a float array.")
@@ -232,7 +185,7 @@ def ng_int_and_0d(ctx: Context) -> None:
     f0 = Probe("mc_smooth", W=W0, u=u0, base=x0, h=1e-5, zero_d=True)
     what0 = (f"numerical_gradient(f, x) for the 0-d array x = np.array(0.7) (shape ()) and "
              f"{SMOOTH_F}; this f returns a 0-d array")
-    close(ctx.call("numerical_gradient", f0, x0), smooth_grad(W0, u0, x0), what0, hidden=False,
+    compare_scaled(ctx.call("numerical_gradient", f0, x0), smooth_grad(W0, u0, x0), what0, hidden=False,
           tol=NUMERIC_TOL, floor=1.0,
           hint="For a 0-d x the gradient is 0-d too. Looping over np.ndindex(x.shape) visits "
                "every index of an array of any shape, including the single index () of shape ().")
@@ -252,7 +205,7 @@ def ng_hidden_random(ctx: Context) -> None:
         else:
             f = Probe("mc_quadratic", M=ctx.rng.normal(size=(n, n)), c=ctx.rng.normal(size=n),
                       base=x, h=1e-5, quiet=True)
-        close(ctx.call("numerical_gradient", f, x), ref(build_probe(f), x),
+        compare_scaled(ctx.call("numerical_gradient", f, x), ref(build_probe(f), x),
               f"numerical_gradient(f, x) for x of shape {shape}", hidden=True, tol=NUMERIC_TOL,
               floor=1.0, hint=NUMERIC_HINT)
 
@@ -262,14 +215,14 @@ def ng_hidden_steps_and_ints(ctx: Context) -> None:
     for shape, h in [((4,), 1e-3), ((2, 2), 3e-2), ((3, 1, 2), 1e-4)]:
         x = ctx.rng.uniform(-2, 2, size=shape)
         f = Probe("mc_cubic", c=ctx.rng.uniform(-1, 1, size=x.size), base=x, h=h, quiet=True)
-        close(ctx.call("numerical_gradient", f, x, h=h), ref(build_probe(f), x, h=h),
+        compare_scaled(ctx.call("numerical_gradient", f, x, h=h), ref(build_probe(f), x, h=h),
               f"numerical_gradient(f, x, h) for x of shape {shape} and another step h",
               hidden=True, tol=1e-9, floor=1.0, hint="Use the step h you are given.")
     for shape in [(2, 3), (4,)]:
         x = ctx.rng.integers(-3, 4, size=shape)
         W, u = _smooth_probe(ctx.rng, shape)
         f = Probe("mc_smooth", W=W, u=u, base=x, h=1e-5, quiet=True)
-        close(ctx.call("numerical_gradient", f, x), ref(build_probe(f), x),
+        compare_scaled(ctx.call("numerical_gradient", f, x), ref(build_probe(f), x),
               f"numerical_gradient(f, x) for an integer x of shape {shape}", hidden=True,
               tol=NUMERIC_TOL, floor=1.0, hint="Work on a float64 copy of an integer x.")
 
@@ -295,7 +248,7 @@ def nj_shape_values(ctx: Context) -> None:
             f"sin(V x) with W, V of shape (2, 3) (f: R³ → R²)")
     got = as_float_array(ctx.call("numerical_jacobian", f, x), what)
     check_shape(got, (2, 3), what, LAYOUT_HINT)
-    close(got, exact, what, hidden=False, tol=NUMERIC_TOL, floor=1.0, hint=NUMERIC_HINT)
+    compare_scaled(got, exact, what, hidden=False, tol=NUMERIC_TOL, floor=1.0, hint=NUMERIC_HINT)
 
 
 def nj_linear_square(ctx: Context) -> None:
@@ -304,7 +257,7 @@ def nj_linear_square(ctx: Context) -> None:
     f = Probe("mc_linear_map", M=M, base=x, h=1e-5)
     what = f"numerical_jacobian(f, x) for the linear map f(x) = M x with M = {fmt(M)}"
     got = ctx.call("numerical_jacobian", f, x)
-    close(got, M, what, hidden=False, tol=NUMERIC_TOL, floor=1.0,
+    compare_scaled(got, M, what, hidden=False, tol=NUMERIC_TOL, floor=1.0,
           hint=_transposed_hint(got, M, "jacobian") or "The Jacobian of x ↦ M x is M.")
 
 
@@ -316,7 +269,7 @@ def nj_edge_dims(ctx: Context) -> None:
                 f"shape ({m},))")
         got = as_float_array(ctx.call("numerical_jacobian", f, x), what)
         check_shape(got, (m, n), what, LAYOUT_HINT + " It stays 2-D even when m or n is 1.")
-        close(got, exact, what, hidden=False, tol=NUMERIC_TOL, floor=1.0, hint=NUMERIC_HINT)
+        compare_scaled(got, exact, what, hidden=False, tol=NUMERIC_TOL, floor=1.0, hint=NUMERIC_HINT)
 
 
 def nj_honours_h(ctx: Context) -> None:
@@ -325,7 +278,7 @@ def nj_honours_h(ctx: Context) -> None:
     h = 1e-2
     f = Probe("mc_cubic_map", C=C, base=x, h=h)
     what = f"numerical_jacobian(f, x, h={h:g}) for f(x) = C (x ⊙ x ⊙ x), C = {fmt(C, 4)}"
-    close(ctx.call("numerical_jacobian", f, x, h=h), C * (3 * x**2 + h**2), what, hidden=False,
+    compare_scaled(ctx.call("numerical_jacobian", f, x, h=h), C * (3 * x**2 + h**2), what, hidden=False,
           tol=1e-9, floor=1.0,
           hint="With step h the central difference of C x³ is exactly Cᵢⱼ (3xⱼ² + h²): use "
                "the h you are given.")
@@ -336,13 +289,13 @@ def nj_hidden(ctx: Context) -> None:
     for m, n in [(4, 3), (3, 5), (1, 1), (6, 1), (1, 6), (5, 5)]:
         x = ctx.rng.normal(size=n)
         f, _ = _vec_smooth(ctx.rng, m, n, x, quiet=True)
-        close(ctx.call("numerical_jacobian", f, x), ref(build_probe(f), x),
+        compare_scaled(ctx.call("numerical_jacobian", f, x), ref(build_probe(f), x),
               f"numerical_jacobian(f, x) for f: R^{n} → R^{m}", hidden=True, tol=NUMERIC_TOL,
               floor=1.0, hint=LAYOUT_HINT)
     for m, n, h in [(3, 2, 1e-3), (2, 4, 3e-2)]:
         x = ctx.rng.uniform(-2, 2, size=n)
         f = Probe("mc_cubic_map", C=ctx.rng.normal(size=(m, n)), base=x, h=h, quiet=True)
-        close(ctx.call("numerical_jacobian", f, x, h=h), ref(build_probe(f), x, h=h),
+        compare_scaled(ctx.call("numerical_jacobian", f, x, h=h), ref(build_probe(f), x, h=h),
               f"numerical_jacobian(f, x, h) for f: R^{n} → R^{m} and another step h",
               hidden=True, tol=1e-9, floor=1.0, hint="Use the step h you are given.")
 
@@ -371,7 +324,7 @@ def gq_symmetric(ctx: Context) -> None:
     what = f"grad_quadratic(A, x) for the symmetric A = {fmt(A)} and x = {fmt(x)}"
     got = as_float_array(ctx.call("grad_quadratic", A, x), what)
     check_shape(got, (3,), what, "The gradient with respect to x has the shape of x, (n,).")
-    close(got, _quad_cd(A, x), what, hidden=False, tol=CD_TOL,
+    compare_scaled(got, _quad_cd(A, x), what, hidden=False, tol=CD_TOL,
           hint="Expected values are central differences of xᵀAx.")
 
 
@@ -380,30 +333,30 @@ def gq_nonsymmetric(ctx: Context) -> None:
     x = np.array([0.5, 1.0, -2.0])
     what = f"grad_quadratic(A, x) for the NON-symmetric A = {fmt(A)} and x = {fmt(x)}"
     got = ctx.call("grad_quadratic", A, x)
-    close(got, _quad_cd(A, x), what, hidden=False, tol=CD_TOL, hint=_quad_hint(got, A, x))
+    compare_scaled(got, _quad_cd(A, x), what, hidden=False, tol=CD_TOL, hint=_quad_hint(got, A, x))
 
 
 def gq_edge(ctx: Context) -> None:
     A1, x1 = np.array([[-3.0]]), np.array([2.0])
-    close(ctx.call("grad_quadratic", A1, x1), np.array([-12.0]),
+    compare_scaled(ctx.call("grad_quadratic", A1, x1), np.array([-12.0]),
           f"grad_quadratic(A, x) for A = {fmt(A1)}, x = {fmt(x1)} (f(x) = −3x²)", hidden=False,
           tol=CD_TOL, hint="For n = 1 the gradient is a vector of shape (1,).")
     A, x = _nonsymmetric(ctx.rng, 5), ctx.rng.normal(size=5)
     what = "grad_quadratic(A, x) for a random non-symmetric 5 × 5 A"
     got = ctx.call("grad_quadratic", A, x)
-    close(got, _quad_cd(A, x), what, hidden=False, tol=CD_TOL, hint=_quad_hint(got, A, x))
+    compare_scaled(got, _quad_cd(A, x), what, hidden=False, tol=CD_TOL, hint=_quad_hint(got, A, x))
 
 
 def gq_hidden(ctx: Context) -> None:
     ref = ctx.ref("grad_quadratic")
     for n, scale in [(1, 1.0), (2, 1.0), (4, 10.0), (7, 1.0), (20, 0.1), (3, 1e3)]:
         A, x = _nonsymmetric(ctx.rng, n) * scale, ctx.rng.normal(size=n)
-        close(ctx.call("grad_quadratic", A, x), ref(A, x),
+        compare_scaled(ctx.call("grad_quadratic", A, x), ref(A, x),
               f"grad_quadratic(A, x) for a non-symmetric A of shape ({n}, {n})", hidden=True,
               tol=CLOSED_TOL)
     S = ctx.rng.normal(size=(4, 4))
     A, x = S + S.T, ctx.rng.normal(size=4)
-    close(ctx.call("grad_quadratic", A, x), ref(A, x),
+    compare_scaled(ctx.call("grad_quadratic", A, x), ref(A, x),
           "grad_quadratic(A, x) for a symmetric A of shape (4, 4)", hidden=True, tol=CLOSED_TOL)
 
 
@@ -414,7 +367,7 @@ def gq_hidden(ctx: Context) -> None:
 def _trace_case(ctx: Context, A, X, B, what: str) -> None:
     expected = tidy_cd(lambda Z: float(np.trace(A @ Z @ B)), X)
     got = ctx.call("grad_trace_product", A, X, B)
-    close(got, expected, what, hidden=False, tol=CD_TOL,
+    compare_scaled(got, expected, what, hidden=False, tol=CD_TOL,
           hint=_transposed_hint(got, expected)
           or f"∇_X tr(AXB) has the shape of X, {X.shape}; expected values are central "
              f"differences of tr(AXB).")
@@ -448,7 +401,7 @@ def gt_hidden(ctx: Context) -> None:
     ref = ctx.ref("grad_trace_product")
     for p, m, n in [(1, 1, 1), (2, 3, 4), (5, 2, 3), (4, 4, 4), (1, 5, 1), (3, 1, 2), (6, 6, 2)]:
         A, X, B = (ctx.rng.normal(size=s) for s in [(p, m), (m, n), (n, p)])
-        close(ctx.call("grad_trace_product", A, X, B), ref(A, X, B),
+        compare_scaled(ctx.call("grad_trace_product", A, X, B), ref(A, X, B),
               f"grad_trace_product for A ({p}, {m}), X ({m}, {n}), B ({n}, {p})", hidden=True,
               tol=CLOSED_TOL)
 
@@ -468,7 +421,7 @@ def _logdet_case(ctx: Context, X, what: str) -> None:
     if not hint and np.linalg.det(X) < 0 and _matches(got, -expected):
         hint = ("Your sign is wrong when det X < 0: log|det X| has the same gradient whatever "
                 "the sign of det X (d|det X| = sign(det X)·d det X).")
-    close(got, expected, what, hidden=False, tol=CD_TOL,
+    compare_scaled(got, expected, what, hidden=False, tol=CD_TOL,
           hint=hint or "Expected values are central differences of log|det X|.")
 
 
@@ -482,14 +435,14 @@ def gl_negative(ctx: Context) -> None:
     X = np.array([[1.0, 2.0], [3.0, 1.0]])
     _logdet_case(ctx, X, f"grad_logdet(X) for X = {fmt(X)} (det = {np.linalg.det(X):.4g} < 0)")
     X1 = np.array([[-4.0]])
-    close(ctx.call("grad_logdet", X1), np.array([[-0.25]]),
+    compare_scaled(ctx.call("grad_logdet", X1), np.array([[-0.25]]),
           "grad_logdet(X) for the 1 × 1 X = [[-4]] (here log|det X| = log|x|)",
           hidden=False, tol=CD_TOL, hint="d/dx log|x| = 1/x, also for x < 0; keep shape (1, 1).")
 
 
 def gl_diagonal(ctx: Context) -> None:
     X = np.diag([2.0, -0.5, 4.0])
-    close(ctx.call("grad_logdet", X), np.diag([0.5, -2.0, 0.25]),
+    compare_scaled(ctx.call("grad_logdet", X), np.diag([0.5, -2.0, 0.25]),
           f"grad_logdet(X) for the diagonal X = {fmt(X)}", hidden=False, tol=CD_TOL,
           hint="For a diagonal X, log|det X| = Σ log|Xᵢᵢ|, so the gradient is diagonal with "
                "entries 1/Xᵢᵢ.")
@@ -502,7 +455,7 @@ def gl_hidden(ctx: Context) -> None:
              (5, 1e6, False, 1.0), (8, 1e6, True, 1.0), (12, 1e4, True, 2.0)]
     for n, cond, negative, scale in cases:
         X = _conditioned(ctx.rng, n, cond, negative) * scale
-        close(ctx.call("grad_logdet", X), ref(X),
+        compare_scaled(ctx.call("grad_logdet", X), ref(X),
               f"grad_logdet(X) for X of shape ({n}, {n})", hidden=True, tol=CLOSED_TOL,
               hint="Some hidden X have det X < 0, some are ill-conditioned (but invertible).")
 
@@ -531,11 +484,11 @@ def _softmax_hint(got, z) -> str:
 def sj_known(ctx: Context) -> None:
     z2 = np.array([0.0, 0.0])
     got = ctx.call("softmax_jacobian", z2)
-    close(got, np.array([[0.25, -0.25], [-0.25, 0.25]]), f"softmax_jacobian(z={fmt(z2)})",
+    compare_scaled(got, np.array([[0.25, -0.25], [-0.25, 0.25]]), f"softmax_jacobian(z={fmt(z2)})",
           hidden=False, tol=1e-9, hint=_softmax_hint(got, z2))
     z = np.array([1.0, 2.0, 3.0])
     got = ctx.call("softmax_jacobian", z)
-    close(got, _softmax_cd(z), f"softmax_jacobian(z={fmt(z)})", hidden=False, tol=CD_TOL,
+    compare_scaled(got, _softmax_cd(z), f"softmax_jacobian(z={fmt(z)})", hidden=False, tol=CD_TOL,
           hint=_softmax_hint(got, z) or "Expected values are central differences of softmax.")
 
 
@@ -551,22 +504,22 @@ def sj_structure(ctx: Context) -> None:
     if not np.allclose(got, got.T, atol=1e-12):
         raise CheckFailure(f"{what}: the softmax Jacobian is symmetric (∂sᵢ/∂zⱼ = ∂sⱼ/∂zᵢ), "
                            f"but yours is not.")
-    close(got, _softmax_cd(z), what, hidden=False, tol=CD_TOL, hint=_softmax_hint(got, z))
+    compare_scaled(got, _softmax_cd(z), what, hidden=False, tol=CD_TOL, hint=_softmax_hint(got, z))
 
 
 def sj_stable(ctx: Context) -> None:
     z = np.array([1000.0, 1000.0, -1000.0, 0.0])
     expected = np.zeros((4, 4))
     expected[:2, :2] = [[0.25, -0.25], [-0.25, 0.25]]
-    close(ctx.call("softmax_jacobian", z), expected, f"softmax_jacobian(z={fmt(z)})",
+    compare_scaled(ctx.call("softmax_jacobian", z), expected, f"softmax_jacobian(z={fmt(z)})",
           hidden=False, tol=1e-9,
           hint="exp(1000) overflows to inf: subtract max(z) before exponentiating.")
     z2 = np.array([-1000.0, -1000.0])
-    close(ctx.call("softmax_jacobian", z2), np.array([[0.25, -0.25], [-0.25, 0.25]]),
+    compare_scaled(ctx.call("softmax_jacobian", z2), np.array([[0.25, -0.25], [-0.25, 0.25]]),
           f"softmax_jacobian(z={fmt(z2)})", hidden=False, tol=1e-9,
           hint="exp(−1000) underflows to 0 and 0/0 is NaN: subtract max(z) first.")
     z1 = np.array([7.0])
-    close(ctx.call("softmax_jacobian", z1), np.zeros((1, 1)), "softmax_jacobian(z=[7.0]) (K = 1)",
+    compare_scaled(ctx.call("softmax_jacobian", z1), np.zeros((1, 1)), "softmax_jacobian(z=[7.0]) (K = 1)",
           hidden=False, tol=1e-9, hint="For K = 1 softmax is the constant 1: the Jacobian is "
                                        "[[0.0]], shape (1, 1).")
 
@@ -576,7 +529,7 @@ def sj_hidden(ctx: Context) -> None:
     for k, scale in [(1, 1.0), (2, 1.0), (5, 3.0), (10, 1.0), (50, 10.0), (6, 1e3), (4, 1e4),
                      (8, 0.01)]:
         z = ctx.rng.normal(size=k) * scale
-        close(ctx.call("softmax_jacobian", z), ref(z),
+        compare_scaled(ctx.call("softmax_jacobian", z), ref(z),
               f"softmax_jacobian(z) for K = {k}", hidden=True, tol=1e-10,
               hint="Some hidden z have entries of size 1e3–1e4.")
 
@@ -594,7 +547,7 @@ def _matmul_case(ctx: Context, A, X, G, what: str) -> None:
     exp_A = tidy_cd(lambda Z: float(np.sum(G * (Z @ X))), A)
     exp_X = tidy_cd(lambda Z: float(np.sum(G * (A @ Z))), X)
     for got, exp, name, var in [(dA_arr, exp_A, "dA", "A"), (dX_arr, exp_X, "dX", "X")]:
-        close(got, exp, f"{name} from {what}", hidden=False, tol=CD_TOL,
+        compare_scaled(got, exp, f"{name} from {what}", hidden=False, tol=CD_TOL,
               hint=_transposed_hint(got, exp)
               or f"{name} = ∂L/∂{var} has the shape of {var}, {exp.shape}; expected values are "
                  f"central differences of L = Σᵢⱼ Gᵢⱼ (A X)ᵢⱼ.")
@@ -630,8 +583,8 @@ def mb_hidden(ctx: Context) -> None:
         what = f"matmul_backward for A ({m}, {k}), X ({k}, {n})"
         dA, dX = unpack(ctx.call("matmul_backward", A, X, G), 2, what, "(dA, dX)")
         rA, rX = ref(A, X, G)
-        close(dA, rA, f"dA from {what}", hidden=True, tol=CLOSED_TOL)
-        close(dX, rX, f"dX from {what}", hidden=True, tol=CLOSED_TOL)
+        compare_scaled(dA, rA, f"dA from {what}", hidden=True, tol=CLOSED_TOL)
+        compare_scaled(dX, rX, f"dX from {what}", hidden=True, tol=CLOSED_TOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -641,7 +594,7 @@ def mb_hidden(ctx: Context) -> None:
 def _exp_case(ctx: Context, a, X, b, what: str) -> None:
     expected = tidy_cd(lambda Z: float(a @ np.exp(Z @ b)), X)
     got = ctx.call("grad_a_exp_Xb", a, X, b)
-    close(got, expected, what, hidden=False, tol=CD_TOL,
+    compare_scaled(got, expected, what, hidden=False, tol=CD_TOL,
           hint=_transposed_hint(got, expected)
           or f"The gradient has the shape of X, {X.shape}; expected values are central "
              f"differences of aᵀ exp(Xb).")
@@ -670,7 +623,7 @@ def ge_hidden(ctx: Context) -> None:
                         (10, 8, 0.3)]:
         a, X = ctx.rng.normal(size=m), ctx.rng.normal(size=(m, n)) * scale
         b = ctx.rng.normal(size=n)
-        close(ctx.call("grad_a_exp_Xb", a, X, b), ref(a, X, b),
+        compare_scaled(ctx.call("grad_a_exp_Xb", a, X, b), ref(a, X, b),
               f"grad_a_exp_Xb for X of shape ({m}, {n})", hidden=True, tol=CLOSED_TOL)
 
 
