@@ -23,7 +23,7 @@ def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     reference = load_reference(assignment) if tier == HIDDEN else None
     failures = run_tier(spec, gf, tier, dict(namespace), reference).failures
     if failures:
-        message = "\n".join(failures + [f"To review: {gf.section}."])
+        message = "\n".join([f.render() for f in failures] + [f"To review: {gf.section}."])
         # Raised here, outside the check code, so the traceback shows no check internals.
         raise AssertionError("\n" + message) from None
     print(f"\u2713 {name}: all {tier} checks passed.")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .harness import Probe, get_program, resolve_probes
+from .harness import Probe, get_program, program_name, resolve_probes
 
 
 
@@ -86,19 +86,23 @@ class LocalBackend:
             raise StudentError("not_callable", describe_type(obj))
         return obj
 
+    def invoke(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """Call the student's function on exactly these arguments (probes resolved)."""
+        f = self.function(name)
+        return _guarded(lambda: f(*resolve_probes(args), **resolve_probes(kwargs)))
+
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         """Call on deep copies of the inputs and check that none was modified."""
-        f = self.function(name)
         originals = copy.deepcopy((args, kwargs))
         call_args, call_kwargs = copy.deepcopy((args, kwargs))
-        out = _guarded(lambda: f(*resolve_probes(call_args), **resolve_probes(call_kwargs)))
-        if not _same(call_args, originals[0]) or not _same(call_kwargs, originals[1]):
+        out = self.invoke(name, call_args, call_kwargs)
+        if not same(call_args, originals[0]) or not same(call_kwargs, originals[1]):
             raise StudentError("mutated")
         return out
 
     def run(self, program: str, args: tuple) -> Any:
         fn = get_program(program)
-        return _guarded(lambda: fn(self.namespace, *copy.deepcopy(args)))
+        return _guarded(lambda: fn(self.namespace, *resolve_probes(copy.deepcopy(args))))
 
 
 def _guarded(thunk: Callable) -> Any:
@@ -154,14 +158,15 @@ class Context:
             raise self._failure(err, f"`{name}`", self.describe_call(args, kwargs),
                                 name) from None
 
-    def run(self, program: str, *args) -> Any:
+    def run(self, program, *args) -> Any:
         """Run the harness program ``program(namespace, *args)`` next to the student's code.
 
         See :mod:`autograder.harness`. Errors raised by student objects inside the program
         become a :class:`CheckFailure`, as in :meth:`call`.
         """
+        name = program_name(program)  # an unknown program is the author's error, raised here
         try:
-            return self.backend.run(program, args)
+            return self.backend.run(name, args)
         except StudentError as err:
             raise self._failure(err, "your code", "while being checked", None) from None
 
@@ -226,18 +231,26 @@ def _describe_arg(a: Any, hidden: bool, depth: int = 0) -> str:
     return fmt(a)
 
 
-def _same(a: Any, b: Any, depth: int = 0) -> bool:
+def same(a: Any, b: Any, depth: int = 0) -> bool:
     """Whether ``a`` (an argument after the call) still equals ``b`` (a copy taken before)."""
     if depth > 20:  # a deeply nested or cyclic object: assume unchanged
         return True
+    if isinstance(a, Probe) and isinstance(b, Probe):
+        return a.name == b.name and same(a.params, b.params, depth + 1)
+    if type(a).__name__ == "Remote" and type(b).__name__ == "Remote":
+        return True  # an object kept in the student's process: the grader cannot look inside
     if isinstance(a, np.random.Generator) and isinstance(b, np.random.Generator):
         return True  # drawing numbers advances a generator's state: that is using it, not misuse
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if type(a).__name__ == "Tensor" and type(b).__name__ == "Tensor":
+        import torch
+
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y, depth + 1) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y, depth + 1) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
+        return a.keys() == b.keys() and all(same(a[k], b[k], depth + 1) for k in a)
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     try:
@@ -248,7 +261,7 @@ def _same(a: Any, b: Any, depth: int = 0) -> bool:
     # Objects without a useful __eq__ (e.g. a cache object a forward returned, deep-copied by
     # the check): compare their attributes.
     if type(a) is type(b) and hasattr(a, "__dict__") and hasattr(b, "__dict__"):
-        return _same(vars(a), vars(b), depth + 1)
+        return same(vars(a), vars(b), depth + 1)
     return False
 
 

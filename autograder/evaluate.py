@@ -7,11 +7,13 @@ import threading
 import warnings
 import zlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .checks import CheckFailure, Context, NotImplementedYet, ProcessCrashed
+from .harness import AuthorError  # noqa: F401 - re-exported: a broken check, not a student
+from .results import NOT_GRADED, Failure, FunctionResult
 from .spec import HIDDEN, PUBLIC, Assignment, GradedFunction
 
 # Seconds one check may take. Reference solutions take milliseconds; this only stops loops.
@@ -42,18 +44,6 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-@dataclass
-class FunctionResult:
-    name: str
-    score: int
-    max_score: int
-    messages: list = field(default_factory=list)
-    passed: dict = field(default_factory=dict)  # tier -> bool
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
 def seed_for(assignment: str, function: str, tier: str, index: int) -> int:
     """A fixed seed per check, so grading is reproducible and independent of check order."""
     return zlib.crc32(f"{assignment}/{function}/{tier}/{index}".encode())
@@ -61,8 +51,10 @@ def seed_for(assignment: str, function: str, tier: str, index: int) -> int:
 
 @dataclass
 class TierOutcome:
-    failures: list  # messages; empty means the tier passed
+    failures: list  # of Failure; empty means the tier passed
     final: bool = False  # a stub or a timeout: running more checks would only repeat it
+
+
 
 
 def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
@@ -78,6 +70,10 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
         ctx = Context(student=student if local else None, backend=None if local else student,
                       reference=reference, hidden=(tier == HIDDEN),
                       rng=np.random.default_rng(seed_for(assignment.name, gf.name, tier, index)))
+
+        def fail(text: str) -> Failure:
+            return Failure(tier, description, text)
+
         try:
             with warnings.catch_warnings():
                 # Overflow and divide-by-zero warnings are judged by the values, not printed.
@@ -85,21 +81,23 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
                 with np.errstate(all="ignore"), time_limit(timeout):
                     check(ctx)
         except NotImplementedYet as exc:
-            return TierOutcome([str(exc)], final=True)  # one message is enough for a stub
+            return TierOutcome([Failure(tier, "", str(exc))], final=True)  # one is enough
         except ProcessCrashed as exc:
-            return TierOutcome(failures + [f"[{tier}: {description}] {exc}"], final=True)
+            return TierOutcome(failures + [fail(str(exc))], final=True)
         except CheckFailure as exc:
-            failures.append(f"[{tier}: {description}] {exc}")
+            failures.append(fail(str(exc)))
         except CheckTimeout:
             # Stop here: the other checks would most likely loop too, each costing the timeout.
-            return TierOutcome(failures + [f"[{tier}: {description}] `{gf.name}` did not finish "
-                                           f"within {timeout:g} s (an infinite loop, or a very "
-                                           f"slow implementation)."], final=True)
+            return TierOutcome(failures + [fail(f"`{gf.name}` did not finish within "
+                                                f"{timeout:g} s (an infinite loop, or a very "
+                                                f"slow implementation).")], final=True)
         except RecursionError:
-            failures.append(f"[{tier}: {description}] `{gf.name}` recursed without end.")
+            failures.append(fail(f"`{gf.name}` recursed without end."))
+        except AuthorError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a broken student object must not stop grading
-            failures.append(f"[{tier}: {description}] checking `{gf.name}` failed with "
-                            f"{type(exc).__name__}: {exc}")
+            failures.append(fail(f"checking `{gf.name}` failed with {type(exc).__name__}: "
+                                 f"{exc}"))
     return TierOutcome(failures)
 
 
@@ -111,11 +109,18 @@ def grade_function(assignment: Assignment, gf: GradedFunction, student,
         outcome = run_tier(assignment, gf, tier, student, reference)
         result.passed[tier] = not outcome.failures
         if outcome.failures:
-            result.messages.extend(outcome.failures)
+            result.failures.extend(outcome.failures)
             if outcome.final:
                 break
         else:
             result.score += gf.points(tier)
-    if result.messages:
-        result.messages.append(f"To review: {gf.section}.")
+    if result.failures:
+        result.review = str(gf.section)
     return result
+
+
+def not_graded(gf: GradedFunction, tiers, why: str) -> FunctionResult:
+    """The result of a function that could not be graded (0 points, the reason)."""
+    return FunctionResult(name=gf.name, score=0, max_score=sum(gf.points(t) for t in tiers),
+                          failures=[Failure(NOT_GRADED, "", f"not graded: {why}.")],
+                          passed={t: False for t in tiers}, review=str(gf.section))

@@ -33,18 +33,57 @@ class CodeCell:
 
 @dataclass
 class RunLog:
-    notes: list = field(default_factory=list)  # one line per cell that failed
+    """What went wrong while the cells ran: one plain-data entry per cell that failed."""
 
-    def add(self, cell: CodeCell, text: str) -> None:
-        where = f"cell {cell.index}" + (f" ({cell.grade_id})" if cell.grade_id else "")
-        self.notes.append(f"{where}: {text}")
+    entries: list = field(default_factory=list)  # {"cell", "grade_id", "text", "module"}
+
+    def add(self, cell: CodeCell, text: str, module: str | None = None) -> None:
+        self.entries.append({"cell": cell.index, "grade_id": cell.grade_id, "text": text,
+                             "module": module})
+
+    @property
+    def notes(self) -> list:
+        return [note_text(e) for e in self.entries]
+
+
+def note_text(entry: dict) -> str:
+    """``cell 5 (entropy): raised ...`` for one :class:`RunLog` entry."""
+    gid = entry.get("grade_id")
+    where = f"cell {entry.get('cell')}" + (f" ({gid})" if gid else "")
+    return f"{where}: {entry.get('text')}"
+
+
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+
+
+def read_regular_file(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a regular file, refusing symbolic links (the last component) and anything
+    that is not a regular file or is larger than ``limit``: a submission is read as the instructor,
+    so it must be the file itself, never a link to something the student may not read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise OSError(exc.errno, "it is a symbolic link, not the notebook file itself") \
+                from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        import stat
+
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(0, "it is not a regular file")
+        if st.st_size > limit:
+            raise OSError(0, f"it is larger than {limit // 2**20} MiB")
+        return fh.read(limit + 1)[:limit]
 
 
 def read_cells(path: str | os.PathLike) -> list:
     """The code cells of a notebook, or :class:`NotebookError` with a readable reason."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path)
     except OSError as exc:
         raise NotebookError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     try:
@@ -90,7 +129,7 @@ def _python_source(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-class _NoIPython:
+class NoIPython:
     """Stands in for ``get_ipython()`` so transformed magics run as no-ops."""
 
     def __getattr__(self, name):
@@ -105,7 +144,7 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
     ``skip`` maps cell indices to the reason they must not run (e.g. they killed the process on
     an earlier attempt); ``before_cell(cell)`` is called just before a cell runs.
     """
-    ns = {"__name__": "__main__", "get_ipython": lambda: _NoIPython()} if namespace is None \
+    ns = {"__name__": "__main__", "get_ipython": lambda: NoIPython()} if namespace is None \
         else namespace
     log = RunLog()
     for cell in cells:
@@ -134,6 +173,9 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
             log.add(cell, "called sys.exit()/exit(); the rest of the cell was skipped.")
         except KeyboardInterrupt:
             log.add(cell, "was interrupted.")
+        except ImportError as exc:
+            log.add(cell, f"raised {type(exc).__name__}: {str(exc)[:200]}",
+                    module=getattr(exc, "name", None))
         except Exception as exc:  # noqa: BLE001
             log.add(cell, f"raised {type(exc).__name__}: {str(exc)[:200]}")
     return ns, log

@@ -16,7 +16,6 @@ from typing import Callable
 Check = Callable[["Context"], None]  # noqa: F821 - see autograder.checks.Context
 
 PUBLIC, HIDDEN = "public", "hidden"
-TIERS = (PUBLIC, HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,34 @@ class Assignment:
         return sum(gf.max_score for gf in self.functions)
 
 
-# Assignment id -> module in autograder.assignments defining ASSIGNMENT. A new chapter adds a line.
-REGISTRY = {
-    "01_information": "autograder.assignments.information",
-    "02_matrix_calculus": "autograder.assignments.matrix_calculus",
-    "03_backprop": "autograder.assignments.backprop",
-}
+def _discover() -> dict:
+    """Assignment id -> module: every module in :mod:`autograder.assignments` that defines
+    ``ASSIGNMENT`` (a new chapter only adds its module)."""
+    import pkgutil
+
+    from . import assignments
+
+    found = {}
+    for info in pkgutil.iter_modules(assignments.__path__):
+        module = importlib.import_module(f"{assignments.__name__}.{info.name}")
+        spec = getattr(module, "ASSIGNMENT", None)
+        if isinstance(spec, Assignment):
+            found[spec.name] = module
+    return found
+
+
+_FOUND: dict = {}
+
+
+def assignment_names() -> list:
+    """Every assignment id, sorted."""
+    if not _FOUND:
+        _FOUND.update(_discover())
+    return sorted(_FOUND)
 
 
 def get_assignment(name: str) -> Assignment:
-    if name not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY))
-        raise KeyError(f"unknown assignment {name!r}; known assignments: {known}")
-    return importlib.import_module(REGISTRY[name]).ASSIGNMENT
+    names = assignment_names()
+    if name not in names:
+        raise KeyError(f"unknown assignment {name!r}; known assignments: {', '.join(names)}")
+    return _FOUND[name].ASSIGNMENT

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.spec import REGISTRY  # noqa: E402
+from autograder.spec import assignment_names  # noqa: E402
 from tests.conftest import filled_notebook, write_notebook  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in sorted(REGISTRY):
+        for name in assignment_names():
             notebooks = {
                 "reference": write_notebook(filled_notebook(name), Path(tmp) / f"{name}.ipynb"),
                 "stub": ROOT / "exercises" / f"{name}.ipynb",

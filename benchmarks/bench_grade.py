@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.nbgrader_course import init_course, nbgrader  # noqa: E402
+from autograder.bridge.course import init_course, nbgrader  # noqa: E402
 from autograder.spec import get_assignment  # noqa: E402
 from tests.conftest import exercise_notebook, filled_notebook, write_notebook  # noqa: E402
 from tests.variants import variants  # noqa: E402

@@ -13,9 +13,9 @@ sys.path.insert(0, str(ROOT))  # so `tests.variants` imports from any working di
 
 from autograder.notebook import read_cells, run_cells  # noqa: E402
 from autograder.reference import load_reference  # noqa: E402
-from autograder.spec import REGISTRY, get_assignment  # noqa: E402
+from autograder.spec import assignment_names, get_assignment  # noqa: E402
 
-ASSIGNMENTS = sorted(REGISTRY)
+ASSIGNMENTS = assignment_names()
 
 
 @pytest.fixture(params=ASSIGNMENTS)

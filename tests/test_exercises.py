@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from autograder.nbgrader_course import release
+from autograder.bridge.course import release
 from tests.conftest import ASSIGNMENTS, ROOT
 
 pytestmark = pytest.mark.nbgrader

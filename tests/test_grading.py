@@ -160,9 +160,11 @@ def test_csv_format(class_tree):
 
 
 def test_find_submissions_layouts(class_tree, tmp_path):
-    assert [s for s, _ in find_submissions(class_tree / "alice" / A / f"{A}.ipynb", A)] == ["alice"]
+    subs, _ = find_submissions(class_tree / "alice" / A / f"{A}.ipynb", A)
+    assert [s.student for s in subs] == [A]  # one notebook: named after the file
     flat = write_notebook(exercise_notebook(A), tmp_path / "zoe.ipynb")
-    assert find_submissions(tmp_path, A) == [("zoe", flat)]
+    subs, ignored = find_submissions(tmp_path, A)
+    assert [(s.student, s.path, s.problem) for s in subs] == [("zoe", flat, "")] and not ignored
 
 
 def test_check_command_reference_passes(tmp_path):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from autograder.nbgrader_course import init_course, nbgrader
+from autograder.bridge.course import init_course, nbgrader
 from autograder.spec import get_assignment
 from tests.conftest import ASSIGNMENTS, exercise_notebook, filled_notebook, write_notebook
 from tests.test_exercises import solution_lines

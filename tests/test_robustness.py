@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from autograder.nbgrader_course import init_course, nbgrader
+from autograder.bridge.course import init_course, nbgrader
 from autograder.spec import get_assignment
 from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook
 

@@ -16,8 +16,10 @@ boundary with plain data only:
   calls ``program(namespace, *args)``; it must return plain data (arrays, numbers, tuples, lists,
   dicts, strings, None).
 
-Assignment-specific probes and programs go in ``autograder/harness/<topic>.py`` and are listed in
-``MODULES`` so that the student process imports them before any student code runs.
+Assignment-specific probes and programs go in ``autograder/harness/<topic>.py``; every module of
+this package is imported (:func:`load_all`) before any student code runs. Checks refer to probes
+and programs by the registered object or name; an unknown one raises :class:`AuthorError` in the
+grader — the course author's mistake, never a student's failure.
 """
 
 from __future__ import annotations
@@ -28,17 +30,24 @@ from typing import Any, Callable
 PROBES: dict = {}  # name -> factory(**params) -> callable
 PROGRAMS: dict = {}  # name -> program(namespace, *args) -> plain data
 
-# Imported (so their registrations happen) before student code runs. A new topic adds a line.
-MODULES = ("autograder.harness.common", "autograder.harness.matrix_calculus",
-           "autograder.harness.backprop")
+
+
+class AuthorError(Exception):
+    """A check refers to a probe or program that does not exist: the course author's error."""
 
 
 class Probe:
-    """A named test function with plain-data parameters, rebuilt where it is called."""
+    """A named test function with plain-data parameters, rebuilt where it is called.
+
+    ``Probe(factory, **params)`` with a factory registered by :func:`probe`, or its name."""
 
     __slots__ = ("name", "params")
 
-    def __init__(self, name: str, **params: Any) -> None:
+    def __init__(self, name, **params: Any) -> None:
+        name = getattr(name, "probe_name", name)
+        load_all()
+        if name not in PROBES:
+            raise AuthorError(f"no probe named {name!r} is registered in autograder.harness")
         self.name = name
         self.params = params
 
@@ -58,6 +67,7 @@ def probe(name: str):
     """Register ``factory(**params) -> callable`` as the probe called ``name``."""
     def deco(factory: Callable) -> Callable:
         PROBES[name] = factory
+        factory.probe_name = name
         return factory
     return deco
 
@@ -66,17 +76,35 @@ def program(name: str):
     """Register ``fn(namespace, *args) -> plain data`` as the program called ``name``."""
     def deco(fn: Callable) -> Callable:
         PROGRAMS[name] = fn
+        fn.program_name = name
         return fn
     return deco
 
 
+_LOADED: list = []
+
+
 def load_all() -> None:
-    for module in MODULES:
-        importlib.import_module(module)
+    """Import every module of this package, so that all registrations have happened."""
+    if _LOADED:
+        return
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+    _LOADED.append(True)
+
+
+def program_name(program) -> str:
+    """The registered name of a program given as the function or its name (else AuthorError)."""
+    name = getattr(program, "program_name", program)
+    load_all()
+    if not isinstance(name, str) or name not in PROGRAMS:
+        raise AuthorError(f"no program {program!r} is registered in autograder.harness")
+    return name
 
 
 def build_probe(p: Probe) -> Callable:
-    load_all()
     return PROBES[p.name](**p.params)
 
 
@@ -93,6 +121,5 @@ def resolve_probes(obj: Any) -> Any:
     return obj
 
 
-def get_program(name: str) -> Callable:
-    load_all()
-    return PROGRAMS[name]
+def get_program(program) -> Callable:
+    return PROGRAMS[program_name(program)]

@@ -36,24 +36,3 @@ class Progress:
         else:
             self.stream.write(f"{line}  [{rate * 60:.0f}/min, ETA {eta}]\n")
         self.stream.flush()
-
-
-def summary(assignment, results: list) -> str:
-    """Counts by outcome and the mean score of each function."""
-    n = len(results)
-    by = {s: sum(r.status == s for r in results) for s in ("ok", "unreadable", "crashed",
-                                                         "timeout")}
-    skipped = sum(r.skipped for r in results)
-    lines = [f"{n} notebooks: {n - skipped} graded now, {skipped} unchanged since the last run; "
-             f"{by['unreadable']} could not be read, {by['crashed']} crashed at least once "
-             f"(graded without what crashed), {by['timeout']} timed out."]
-    if n:
-        mean = sum(r.score for r in results) / n
-        lines.append(f"mean score {mean:.2f} / {assignment.max_score}")
-        width = max(len(gf.name) for gf in assignment.functions)
-        for gf in assignment.functions:
-            scores = [r.functions[gf.name]["score"] for r in results]
-            full = sum(s == r.functions[gf.name]["max_score"] for s, r in zip(scores, results))
-            lines.append(f"  {gf.name:<{width}}  mean {sum(scores) / n:5.2f} / {gf.max_score}"
-                         f"   full marks {full}/{n}")
-    return "\n".join(lines)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .reference import REPO_ROOT, solution_notebook
+from ..reference import REPO_ROOT, solution_notebook
 
 CONFIG = REPO_ROOT / "nbgrader_config.py"
 EXERCISES = REPO_ROOT / "exercises"

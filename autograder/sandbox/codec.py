@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from .harness import Probe
+from ..harness import Probe
 
-MAX_MESSAGE_BYTES = 256 * 2**20  # one message; a student returning more gets an error instead
+MAX_MESSAGE_BYTES = 256 * 2**20  # one message from the grader
 MAX_DEPTH = 32
 MAX_STR = 100_000
 _ARRAY_KINDS = set("biufc")
@@ -64,7 +65,11 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
         if x is None or isinstance(x, bool):
             return x
         if type(x) is int:
-            return x if abs(x) < 2**63 else {"$big": str(x)}
+            if abs(x) < 2**63:
+                return x
+            if x.bit_length() > 3000:  # str() of it would fail or be huge
+                raise CodecError(f"an integer of {x.bit_length()} bits")
+            return {"$big": str(x)}
         if type(x) is float:
             return {"$f": repr(x)}  # keeps nan/inf and the exact value
         if type(x) is str:
@@ -79,7 +84,12 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
                 tag = "$a" if isinstance(x, np.ndarray) else "$n"
                 return {tag: len(buffers) - 1, "dtype": arr.dtype.str, "shape": list(arr.shape)}
         if _is_tensor(x):
-            arr = x.detach().cpu().numpy()
+            t = x.detach().cpu()
+            if t.dtype.is_floating_point and t.dtype.itemsize < 4:  # bfloat16: no NumPy dtype
+                t = t.float()
+            if t.is_quantized or t.layout != sys.modules["torch"].strided:
+                raise CodecError(f"a tensor of dtype {t.dtype} and layout {t.layout}")
+            arr = t.numpy()
             if arr.dtype.kind in _ARRAY_KINDS:
                 buffers.append(arr.tobytes(order="C"))
                 return {"$tensor": len(buffers) - 1, "dtype": arr.dtype.str,
@@ -104,8 +114,6 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
 
 
 def _is_tensor(x: Any) -> bool:
-    import sys
-
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
@@ -204,10 +212,11 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def recv(sock: socket.socket) -> tuple:
-    """``(header, buffers)``; the socket's timeout, if any, applies to each read."""
+def recv(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES) -> tuple:
+    """``(header, buffers)``; the socket's timeout, if any, applies to each read. A message
+    larger than ``limit`` bytes is refused before it is read (:class:`CodecError`)."""
     (n,) = struct.unpack("!I", _recv_exact(sock, 4))
-    if n > MAX_MESSAGE_BYTES:
+    if n > limit:
         raise CodecError("message too large")
     try:
         header = json.loads(_recv_exact(sock, n))
@@ -220,8 +229,8 @@ def recv(sock: socket.socket) -> tuple:
     for _ in range(count):
         (size,) = struct.unpack("!Q", _recv_exact(sock, 8))
         total += size
-        if total > MAX_MESSAGE_BYTES:
-            raise CodecError("message too large")
+        if total > limit:
+            raise CodecError(f"a reply of more than {limit // 2**20} MiB")
         buffers.append(_recv_exact(sock, size))
     if not isinstance(header, dict):
         raise CodecError("malformed header")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from .spec import HIDDEN, PUBLIC
+from ..spec import HIDDEN, PUBLIC
 
 
 class GradebookError(RuntimeError):
@@ -58,16 +58,48 @@ def _timestamp(submitted_dir: Path):
     return None
 
 
+class _Shared:
+    """Our one open Gradebook, handed to nbgrader's preprocessors in place of the new one each
+    would open (opening one runs alembic: about a second)."""
+
+    def __init__(self, gb) -> None:
+        self._gb = gb
+
+    def __call__(self, *args, **kwargs) -> "_Shared":
+        return self
+
+    def __enter__(self):
+        return self._gb
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._gb, name)
+
+
 class Writer:
-    """Stores results as they come; one connection for a whole run (opening an nbgrader
-    Gradebook runs alembic, which takes about a second)."""
+    """Stores results as they come, through nbgrader's own preprocessors (``SaveAutoGrades``
+    for the grade cells' scores and the "No response." comments, ``AssignLatePenalties`` for
+    the course's late-submission policy from its ``nbgrader_config.py``), with one gradebook
+    connection for the whole run."""
 
     def __init__(self, db_url: str, spec, source_nb: Path, course: Path) -> None:
         from nbgrader.api import Gradebook
+        from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+        from traitlets.config import Config
+        from traitlets.config.loader import PyFileConfigLoader
 
         _tools_on_path()
-        self.spec, self.source_nb, self.course = spec, source_nb, course
+        self.spec, self.source_nb, self.course, self.db_url = spec, source_nb, course, db_url
         self.gb = Gradebook(db_url)
+        config = Config()
+        if (course / "nbgrader_config.py").exists():
+            try:
+                config = PyFileConfigLoader("nbgrader_config.py", str(course)).load_config()
+            except Exception:  # noqa: BLE001 - nbgrader itself would refuse; keep defaults
+                config = Config()
+        self.steps = [SaveAutoGrades(config=config), AssignLatePenalties(config=config)]
 
     def __enter__(self) -> "Writer":
         return self
@@ -77,34 +109,42 @@ class Writer:
 
     def record(self, result) -> Path:
         """Store one result (committed at once); returns the autograded notebook's path."""
+        import nbgrader.preprocessors.latesubmissions as late
+        import nbgrader.preprocessors.saveautogrades as save
+
         spec, gb = self.spec, self.gb
-        submitted = Path(result.notebook)
-        nb_name = spec.name
         gb.update_or_create_student(result.student)
         kwargs = {}
-        stamp = _timestamp(submitted.parent)
+        stamp = _timestamp(Path(result.notebook).parent)
         if stamp is not None:
             kwargs["timestamp"] = stamp
         gb.update_or_create_submission(spec.name, result.student, **kwargs)
-        for gf in spec.functions:
-            passed = result.functions[gf.name].get("passed", {})
-            for tier in (PUBLIC, HIDDEN):
-                grade = gb.find_grade(f"{gf.name}_{tier}", nb_name, spec.name, result.student)
-                grade.auto_score = float(gf.points(tier) if passed.get(tier) else 0)
-                grade.needs_manual_grade = grade.manual_score is not None
+        nb = autograded_notebook(spec, result, self.source_nb)
+        resources = {"nbgrader": {"notebook": spec.name, "assignment": spec.name,
+                                  "student": result.student, "db_url": self.db_url}}
+        shared = _Shared(gb)
+        saved = save.Gradebook, late.Gradebook
+        save.Gradebook = late.Gradebook = shared
+        try:
+            for step in self.steps:
+                nb, resources = step.preprocess(nb, resources)
+        finally:
+            save.Gradebook, late.Gradebook = saved
         gb.db.commit()
-        out = self.course / "autograded" / result.student / spec.name / f"{nb_name}.ipynb"
+        out = self.course / "autograded" / result.student / spec.name / f"{spec.name}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(autograded_notebook(spec, result, self.source_nb), str(out))
+        nbformat.write(nb, str(out))
         return out
 
 
 def autograded_notebook(spec, result, source_nb: Path):
     """The source notebook's cells, with the student's solution cells and the checks' output."""
+    from ..notebook import read_regular_file
+
     source = nbformat.read(str(source_nb), as_version=4)
     student_cells = {}
     try:
-        submitted = json.loads(Path(result.notebook).read_text(encoding="utf-8"))
+        submitted = json.loads(read_regular_file(Path(result.notebook)).decode("utf-8"))
         for cell in submitted.get("cells", []):
             meta = cell.get("metadata", {}).get("nbgrader", {})
             gid = meta.get("grade_id")
@@ -125,17 +165,23 @@ def autograded_notebook(spec, result, source_nb: Path):
         if gid in tiers:
             gf, tier = tiers[gid]
             fr = result.functions[gf.name]
-            if fr.get("passed", {}).get(tier):
+            if fr.passed.get(tier):
                 cell.outputs = [nbformat.v4.new_output(
                     "stream", name="stdout", text=f"\u2713 {gf.name}: all {tier} checks passed.\n")]
             else:
-                text = "\n".join(m for m in fr["messages"]
-                                 if m.startswith(f"[{tier}") or m.startswith("To review")
-                                 or not m.startswith("[")) or "not graded"
+                lines = [f.render() for f in fr.failures_of(tier)] or ["not graded"]
+                if fr.review:
+                    lines.append(f"To review: {fr.review}.")
+                text = "\n".join(lines)
                 cell.outputs = [nbformat.v4.new_output(
                     "error", ename="AssertionError", evalue=text, traceback=text.splitlines())]
     if result.notes:
         source.cells.insert(0, nbformat.v4.new_markdown_cell(
-            "**Running your notebook:**\n\n" + "\n".join(f"- {n}" for n in result.notes)))
+            "**Running your notebook:**\n\n" + "\n".join(f"- `{_code(n)}`" for n in result.notes)))
     source.metadata["autograder"] = {"graded": datetime.datetime.now().isoformat(timespec="seconds")}
     return source
+
+
+def _code(text: str) -> str:
+    """Text shown verbatim inside a Markdown code span (no markup, no HTML)."""
+    return " ".join(str(text).replace("`", "\u2032").split())

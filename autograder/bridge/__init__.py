@@ -1,0 +1,1 @@
+"""The bridge to nbgrader: course directories, the gradebook, autograded notebooks, feedback."""

@@ -1,0 +1,136 @@
+"""A grading worker: ``python -I -m autograder.grading.judge CONFIG_JSON``, driven by the pool.
+
+Started in Python's isolated mode from a private, empty working directory, so it imports only
+the course's own code and installed packages — never a file a student could have planted. It
+starts its zygote in the sandbox (:mod:`autograder.sandbox.session`), loads the assignment's
+checks and reference, then reads one job per line on stdin — a notebook to grade — and writes
+one JSON result per line on stdout. The checks and the comparisons run here; the student's code
+runs in the sandbox. Whatever a student process sends, the worker answers with a result for
+that student; only its own faults (no reference, no sandbox) are reported as the grader's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+import traceback
+
+_PROTOCOL = None  # the real stdout, kept for results only
+
+
+def _emit(record: dict) -> None:
+    _PROTOCOL.write(json.dumps(record) + "\n")
+    _PROTOCOL.flush()
+
+
+def main(argv: list) -> int:
+    global _PROTOCOL
+    # Anything else printed here (e.g. by the reference notebook's cells) goes to stderr, so it
+    # can never be mistaken for a result.
+    _PROTOCOL = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    config = json.loads(argv[0])
+
+    from ..evaluate import AuthorError
+    from ..reference import ReferenceUnavailable, load_reference
+    from ..sandbox.confine import Limits
+    from ..sandbox.isolation import Isolation
+    from ..sandbox.session import GraderFault, Zygote
+    from ..spec import HIDDEN, get_assignment
+
+    iso = Isolation.from_json(config["isolation"])
+    try:
+        zygote = Zygote(iso, int(config.get("slot", 0)))
+    except OSError as exc:
+        _emit({"fatal": f"cannot start the sandbox: {exc}"})
+        return 3
+    spec = get_assignment(config["assignment"])
+    tiers = tuple(config["tiers"])
+    reference = None
+    if HIDDEN in tiers:
+        try:
+            reference = load_reference(spec.name)
+        except ReferenceUnavailable as exc:
+            _emit({"fatal": str(exc)})
+            return 3
+    limits = Limits(**config["limits"])
+    _emit({"ready": True})
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            record = grade_job(job, spec, tiers, reference, zygote, limits,
+                               float(config["cell_timeout"]))
+        except (GraderFault, AuthorError) as exc:
+            _emit({"fatal": f"{type(exc).__name__}: {exc}"})
+            return 3
+        except Exception:  # noqa: BLE001 - the grader's own bug: never the student's loss
+            record = {"id": job["id"], "status": "error", "functions": {},
+                      "notes": ["the grader failed on this notebook (not your doing); your "
+                                "instructor has the details."],
+                      "isolation": ["grader error: " + traceback.format_exc(limit=4)[-1500:]]}
+        _emit(record)
+    zygote.close()
+    return 0
+
+
+def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_timeout) -> dict:
+    from ..evaluate import grade_function, not_graded
+    from ..notebook import NotebookError, read_cells
+    from ..sandbox.session import RemoteBackend, Session, SessionFailed
+
+    started = time.monotonic()
+    deadline = started + float(job["timeout"])
+    record = {"id": job["id"], "status": "ok", "notes": [], "functions": {},
+              "isolation": [], "check_seconds": 0.0}
+    try:
+        cells = read_cells(job["path"])
+    except NotebookError as exc:
+        record.update(status="unreadable", notes=[str(exc)])
+        record["seconds"] = time.monotonic() - started
+        return record
+    session = Session(zygote, cells, filename=os.path.basename(job["path"]), limits=limits,
+                      cell_timeout=cell_timeout, deadline=deadline)
+    backend = RemoteBackend(session)
+    try:
+        try:
+            session.ensure()
+        except SessionFailed as exc:
+            record["notes"].append(str(exc) + ".")
+        for gf in spec.functions:
+            if time.monotonic() > deadline:
+                record["status"] = "timeout"
+                record["functions"][gf.name] = not_graded(
+                    gf, tiers, f"the time limit for the whole notebook ({job['timeout']:g} s) "
+                               f"was reached").to_json()
+                continue
+            t0 = time.monotonic()
+            result = grade_function(spec, gf, backend, reference, tiers)
+            record["check_seconds"] += time.monotonic() - t0
+            record["functions"][gf.name] = result.to_json()
+    finally:
+        session.close()
+    record["notes"] = list(session.notes) + record["notes"]
+    record["isolation"] = list(session.isolation_notes)
+    for module in session.missing_modules():
+        # The student's import failed: if the grader can import it, the sandbox lacked it.
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            record["isolation"].append(f"module {module!r} is installed but could not be "
+                                       f"imported inside the sandbox")
+    record["restarts"] = max(0, session.starts - 1)
+    if record["status"] == "ok" and session.starts > 1:
+        record["status"] = "crashed"
+    record["seconds"] = time.monotonic() - started
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,336 @@
+"""Grade many notebooks: a pool of grading workers, resumable, with progress and reports.
+
+``grade_all`` starts ``jobs`` grading workers (:mod:`autograder.grading.judge`), each of which
+grades one notebook at a time in a sandboxed student process (:mod:`autograder.sandbox`). Results
+come back as soon as each notebook is done; the caller records them (ledger, gradebook, feedback)
+right away, so a run that is killed loses nothing already written, and a re-run skips every
+notebook whose content and grader are unchanged (:class:`Ledger`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..evaluate import not_graded
+from ..notebook import read_regular_file
+from ..reference import solution_notebook
+from ..results import FunctionResult, SubmissionResult
+from ..sandbox.confine import Limits
+from ..sandbox.isolation import PACKAGE, Isolation, detect
+from ..spec import HIDDEN, PUBLIC, Assignment
+from .submissions import Submission
+
+NOTEBOOK_TIMEOUT = 300.0  # seconds for one whole notebook, cells and checks together
+CELL_TIMEOUT = 30.0
+WATCHDOG_GRACE = 30.0  # a worker silent this long past a notebook's limit is restarted
+MAX_NOTES = 20
+
+
+class GraderError(RuntimeError):
+    """The grader itself cannot run (e.g. no reference solution): not the student's fault."""
+
+
+@functools.lru_cache(maxsize=None)
+def isolation() -> Isolation:
+    """How this machine isolates student code (probed once per process)."""
+    return detect()
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(read_regular_file(Path(path))).hexdigest()
+
+
+def grader_key(assignment: Assignment, tiers: tuple, settings: dict) -> str:
+    """Changes whenever anything that decides a grade changes: the grader's code (every module
+    of the package, checks and harness included), the reference solution, the tiers, the time
+    and resource limits and the isolation mode. Then everything is regraded."""
+    h = hashlib.sha256(json.dumps([list(tiers), settings], sort_keys=True).encode())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        h.update(str(path.relative_to(PACKAGE)).encode())
+        h.update(path.read_bytes())
+    solution = solution_notebook(assignment.name)
+    if solution.exists():
+        h.update(solution.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Ledger:
+    """An append-only JSON-lines record of finished results, flushed after each one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.entries: dict = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = entry
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut short when a run was killed
+
+    def lookup(self, key: str, sha256: str, grader: str) -> SubmissionResult | None:
+        entry = self.entries.get(key)
+        if entry and entry.get("sha256") == sha256 and entry.get("grader") == grader:
+            try:
+                result = SubmissionResult.from_json(entry["result"])
+            except (KeyError, TypeError, ValueError):
+                return None
+            result.skipped = True
+            return result
+        return None
+
+    def record(self, key: str, grader: str, result: SubmissionResult) -> None:
+        entry = {"key": key, "sha256": result.sha256, "grader": grader,
+                 "result": result.to_json()}
+        self.entries[key] = entry
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool of grading workers
+
+
+class _Worker:
+    def __init__(self, slot: int, config: dict) -> None:
+        self.slot = slot
+        # A private, empty working directory: nothing a student wrote can be imported from it.
+        self.home = tempfile.mkdtemp(prefix="autograder-judge-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "autograder.grading.judge",
+             json.dumps(dict(config, slot=slot))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=self.home,
+            env=env, start_new_session=True, text=True, bufsize=1)
+        self.job = None
+        self.started = 0.0
+        self.ready = False
+        self.dead = False
+
+    def send(self, job: dict) -> bool:
+        """Give the worker a job; False if it has died (the job is not taken)."""
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        self.job = job
+        self.started = time.monotonic()
+        return True
+
+    def error_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")[-2000:]
+
+    def kill(self) -> None:
+        self.dead = True
+        try:
+            os.killpg(self.proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.stderr.close()
+        import shutil
+
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@dataclass
+class Settings:
+    """What a run may be configured with (and what the resume key depends on)."""
+
+    timeout: float = NOTEBOOK_TIMEOUT
+    cell_timeout: float = CELL_TIMEOUT
+    limits: Limits = field(default_factory=Limits)
+
+    def to_json(self) -> dict:
+        return {"timeout": self.timeout, "cell_timeout": self.cell_timeout,
+                "limits": self.limits.to_json()}
+
+
+def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
+              tiers=(PUBLIC, HIDDEN), settings: Settings | None = None,
+              ledger: Ledger | None = None, force: bool = False, on_result=None,
+              iso: Isolation | None = None) -> list:
+    """Grade a list of :class:`Submission`; returns results in the same order.
+
+    ``on_result(result)`` is called as each one is known (including those taken unchanged
+    from ``ledger``). Raises :class:`GraderError` if the graders cannot start.
+    """
+    tiers = tuple(tiers)
+    settings = settings or Settings()
+    iso = iso or isolation()
+    gkey = grader_key(assignment, tiers, dict(settings.to_json(), isolation=iso.mode))
+    results: list = [None] * len(submissions)
+    pending = []
+    max_score = sum(gf.points(t) for gf in assignment.functions for t in tiers)
+
+    def done(i: int, result: SubmissionResult, record_it: bool) -> None:
+        results[i] = result
+        if on_result:  # first: the ledger must only list results that were fully recorded
+            on_result(result)
+        if record_it and ledger is not None:
+            ledger.record(_key(submissions[i]), gkey, result)
+
+    for i, sub in enumerate(submissions):
+        try:
+            digest = sha256_of(sub.path)
+            problem = sub.problem
+        except OSError as exc:
+            digest, problem = "", sub.problem or f"cannot read it: {exc.strerror or exc}"
+        if problem:
+            done(i, _result_from({"status": "unreadable", "notes": [problem]}, sub, digest,
+                                 assignment, tiers, max_score), False)
+            continue
+        cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
+        if cached is not None:
+            done(i, cached, False)
+            continue
+        pending.append({"id": i, "path": str(sub.path.absolute()), "sha256": digest,
+                        "timeout": settings.timeout})
+    if not pending:
+        return results
+
+    config = {"assignment": assignment.name, "tiers": list(tiers),
+              "limits": settings.limits.to_json(), "cell_timeout": settings.cell_timeout,
+              "isolation": iso.to_json()}
+    n_workers = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
+    sel = selectors.DefaultSelector()
+    workers: list = []
+    queue = list(reversed(pending))
+
+    def start(slot: int) -> _Worker:
+        w = _Worker(slot, config)
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+        return w
+
+    def retire(w: _Worker) -> None:
+        """Stop a worker; its job (if any) goes back to the queue once, else is recorded."""
+        try:
+            sel.unregister(w.proc.stdout)
+        except (KeyError, ValueError):
+            pass
+        w.kill()
+
+    def finish(job: dict, record: dict) -> None:
+        i = job["id"]
+        done(i, _result_from(record, submissions[i], job["sha256"], assignment, tiers,
+                             max_score), True)
+
+    def feed(w: _Worker) -> None:
+        while queue and not w.dead and w.job is None:
+            job = queue.pop()
+            if not w.send(job):
+                queue.append(job)
+                return
+
+    try:
+        workers = [start(k) for k in range(n_workers)]
+        while any(r is None for r in results):
+            for key, _ in sel.select(timeout=1.0):
+                w = key.data
+                if w.dead:
+                    continue
+                line = w.proc.stdout.readline()
+                if not line:  # the worker died: its notebook gets a result, the slot a new one
+                    text = w.error_text()
+                    job, ready = w.job, w.ready
+                    retire(w)
+                    if not ready:
+                        raise GraderError(f"a grading worker failed to start:\n{text}")
+                    if job is not None:
+                        finish(job, {"status": "error", "notes": [
+                            "the grader's worker process died while grading this notebook "
+                            "(not your doing)."], "isolation": [text[-500:]]})
+                    workers[w.slot] = start(w.slot)
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # not a result (the worker keeps its stdout for results only)
+                if "fatal" in record:
+                    raise GraderError(record["fatal"])
+                if record.get("ready"):
+                    w.ready = True
+                elif w.job is not None and record.get("id") == w.job["id"]:
+                    job, w.job = w.job, None
+                    feed(w)  # keep the worker busy while this result is being recorded
+                    finish(job, record)
+                feed(w)
+            now = time.monotonic()
+            for slot, w in enumerate(list(workers)):
+                if w.job is not None and now - w.started > w.job["timeout"] + WATCHDOG_GRACE:
+                    job = w.job
+                    retire(w)
+                    finish(job, {"status": "timeout", "notes": [
+                        f"grading was stopped after {job['timeout']:g} s (the time limit)."]})
+                    workers[slot] = start(slot)
+                    continue
+                if w.ready:
+                    feed(w)
+    finally:
+        for w in workers:
+            try:
+                w.proc.stdin.close()
+            except OSError:
+                pass
+            if not w.dead:
+                w.kill()
+    return results
+
+
+def _key(sub: Submission) -> str:
+    return f"{sub.student}::{sub.path.name}"
+
+
+def _clip(texts, limit: int = MAX_NOTES, width: int = 500) -> list:
+    out = [str(t)[:width] for t in list(texts)[:limit]]
+    return out
+
+
+def _result_from(record: dict, sub: Submission, digest: str, assignment: Assignment,
+                 tiers: tuple, max_score: int) -> SubmissionResult:
+    result = SubmissionResult(student=sub.student, notebook=str(sub.path), score=0,
+                              max_score=max_score, status=record.get("status", "ok"),
+                              notes=_clip(record.get("notes", [])), sha256=digest,
+                              seconds=float(record.get("seconds", 0.0)),
+                              check_seconds=float(record.get("check_seconds", 0.0)),
+                              isolation=_clip(record.get("isolation", [])))
+    functions = record.get("functions", {})
+    for gf in assignment.functions:
+        if gf.name in functions:
+            fr = FunctionResult.from_json(functions[gf.name])
+            fr.score = min(fr.score, fr.max_score)
+        else:
+            why = {"unreadable": "the notebook could not be read",
+                   "error": "the grader failed on this notebook"}.get(
+                result.status, "grading of this notebook stopped before this function was "
+                               "reached")
+            fr = not_graded(gf, tiers, why)
+        result.functions[gf.name] = fr
+    result.score = sum(f.score for f in result.functions.values())
+    return result
+
+
+def grade_notebook(path: str | os.PathLike, assignment: Assignment, *, student: str | None = None,
+                   tiers=(PUBLIC, HIDDEN), timeout: float = NOTEBOOK_TIMEOUT) -> SubmissionResult:
+    """Grade one notebook (a worker is started for it)."""
+    path = Path(path)
+    return grade_all([Submission(student or path.stem, path)], assignment, jobs=1, tiers=tiers,
+                     settings=Settings(timeout=timeout))[0]

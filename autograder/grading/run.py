@@ -1,0 +1,164 @@
+"""The two things the command line does, as library functions: grade a class, check a notebook.
+
+``grade(request)`` resolves what to grade (an nbgrader course directory, its ``submitted/`` tree,
+a folder or one notebook), grades it with the pool, and records every result as it arrives —
+ledger, our feedback files, and (in a course directory) nbgrader's gradebook and ``autograded/``
+notebooks — then writes ``results.json`` / ``results.csv``. ``check(path)`` runs the public
+checks for a student (sandboxed like grading on Linux; in a plain subprocess elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..results import SubmissionResult
+from ..sandbox.confine import Limits
+from ..spec import HIDDEN, PUBLIC, Assignment, assignment_names
+from .pool import GraderError, Ledger, Settings, grade_all, isolation
+from .reports import to_csv, to_json
+from .submissions import find_submissions
+
+
+class UsageError(Exception):
+    """The instructor asked for something that cannot be done; the message says why."""
+
+
+@dataclass
+class GradeRequest:
+    path: Path
+    assignment: Assignment
+    course: Path | None = None
+    db: str | None = None
+    out: Path | None = None
+    jobs: int = 0
+    force: bool = False
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass
+class GradeRun:
+    results: list
+    out: Path
+    ignored: list  # (path, why) of notebooks found but not graded
+    isolation_warning: str
+    isolation_notes: list
+
+
+def _course_of(req: GradeRequest) -> Path | None:
+    if req.course:
+        return Path(req.course).resolve()
+    path = Path(req.path)
+    if (path / "submitted").is_dir() and (path / "nbgrader_config.py").exists():
+        return path.resolve()  # PATH is an nbgrader course directory
+    return None
+
+
+def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
+    """``on_start(n)`` once the n submissions are known; ``on_result(result)`` for each."""
+    spec = req.assignment
+    course = _course_of(req)
+    root = course / "submitted" if course else Path(req.path)
+    try:
+        subs, ignored = find_submissions(root, spec.name)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    if not subs:
+        raise UsageError(f"no notebooks for {spec.name} found under {root}")
+    if on_start:
+        on_start(len(subs))
+    default_out = (course / "autograder" / spec.name if course
+                   else (root.parent if root.is_file() else root.resolve().parent)
+                   / f"autograder-{spec.name}")
+    out = Path(req.out or default_out).resolve()
+    db_url = req.db or (f"sqlite:///{course / 'gradebook.db'}" if course else None)
+    writer = None
+    if course:
+        source_nb = course / "source" / spec.name / f"{spec.name}.ipynb"
+        if not source_nb.exists():
+            raise UsageError(f"{source_nb} not found: is {course} an nbgrader course directory "
+                             f"with this assignment in source/?")
+        os.environ.setdefault("AUTOGRADER_SOLUTIONS", str(course / "source"))
+        from ..bridge.gradebook import GradebookError, Writer, check_ready
+
+        try:
+            check_ready(db_url, spec.name)
+        except GradebookError as exc:
+            raise UsageError(str(exc)) from None
+        writer = Writer(db_url, spec, source_nb, course)
+    from ..bridge.feedback import write as write_feedback
+
+    ledger = Ledger(out / "ledger.jsonl")
+
+    def record(result: SubmissionResult) -> None:
+        if not result.skipped:
+            write_feedback(spec, result, out / "feedback")
+            if writer is not None:
+                writer.record(result)
+        if on_result:
+            on_result(result)
+
+    iso = isolation()
+    try:
+        results = grade_all(subs, spec, jobs=req.jobs, settings=req.settings, ledger=ledger,
+                            force=req.force, on_result=record, iso=iso)
+    finally:
+        if writer is not None:
+            writer.__exit__(None, None, None)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(to_json(spec, results), encoding="utf-8")
+    (out / "results.csv").write_text(to_csv(spec, results), encoding="utf-8")
+    notes = sorted({n for r in results for n in r.isolation})
+    return GradeRun(results, out, ignored, iso.warning(), notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# students: autograder check
+
+
+def infer_assignment(notebook: Path, given: str | None) -> str:
+    if given:
+        return given
+    names = assignment_names()
+    if notebook.stem in names:
+        return notebook.stem
+    raise UsageError(f"cannot tell which assignment {notebook.name} is; pass --assignment (one "
+                     f"of: {', '.join(names)}).")
+
+
+def check(notebook: Path, spec: Assignment, *, timeout: float = 120.0,
+          plain: bool | None = None) -> SubmissionResult:
+    """The public checks of one notebook. ``plain``: run them in an ordinary subprocess (the
+    default where the sandbox's fork server cannot run: not Linux, or no isolation here)."""
+    if plain is None:
+        plain = (not sys.platform.startswith("linux")
+                 or os.environ.get("AUTOGRADER_ISOLATION") == "none")
+    if not plain:
+        from .pool import grade_notebook
+
+        return grade_notebook(notebook, spec, tiers=(PUBLIC,), timeout=timeout)
+    cmd = [sys.executable, "-m", "autograder.grading.plain", str(notebook), spec.name]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              encoding="utf-8", errors="replace")
+        data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
+    except subprocess.TimeoutExpired:
+        data = {"status": "timeout", "notes": [f"checking stopped after {timeout:g} s."]}
+    except (json.JSONDecodeError, IndexError):
+        data = None
+    if data is None:
+        data = {"status": "crashed", "notes": ["the notebook ended the Python process "
+                                               "running the checks."]}
+    from .pool import _result_from
+    from .submissions import Submission
+
+    return _result_from(data, Submission(notebook.stem, notebook), "", spec, (PUBLIC,),
+                        sum(gf.points(PUBLIC) for gf in spec.functions))
+
+
+__all__ = ["GradeRequest", "GradeRun", "GraderError", "UsageError", "check", "grade",
+           "infer_assignment", "Limits", "HIDDEN"]

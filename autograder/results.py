@@ -1,0 +1,87 @@
+"""The results of grading, typed end to end: a failure, a function's result, a submission's.
+
+They cross process boundaries (grading worker → run → ledger, reports, gradebook, feedback) as
+JSON via ``to_json`` / ``from_json``; nothing downstream parses message text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+NOT_GRADED = "not graded"  # the tier of a failure that stopped grading before any check ran
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed check: its tier ("public", "hidden", or ``NOT_GRADED``), the check's
+    description, and the teaching message."""
+
+    tier: str
+    check: str
+    text: str
+
+    def render(self) -> str:
+        return f"[{self.tier}: {self.check}] {self.text}" if self.check else self.text
+
+
+@dataclass
+class FunctionResult:
+    name: str
+    score: int
+    max_score: int
+    failures: list = field(default_factory=list)  # of Failure
+    passed: dict = field(default_factory=dict)  # tier -> bool
+    review: str = ""  # "reread “…” in the book (…)"; set when something failed
+
+    @property
+    def messages(self) -> list:
+        """Rendered failures, then where to review: what a person reads."""
+        out = [f.render() for f in self.failures]
+        if out and self.review:
+            out.append(f"To review: {self.review}.")
+        return out
+
+    def failures_of(self, tier: str) -> list:
+        """Failures for one tier's grade cell (plus those that stopped grading altogether)."""
+        return [f for f in self.failures if f.tier in (tier, NOT_GRADED)]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "score": self.score, "max_score": self.max_score,
+                "passed": dict(self.passed), "review": self.review,
+                "failures": [asdict(f) for f in self.failures], "messages": self.messages}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FunctionResult":
+        return cls(name=data["name"], score=int(data["score"]),
+                   max_score=int(data["max_score"]), passed=dict(data.get("passed", {})),
+                   review=data.get("review", ""),
+                   failures=[Failure(**f) for f in data.get("failures", [])])
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    notebook: str
+    score: int
+    max_score: int
+    functions: dict = field(default_factory=dict)  # name -> FunctionResult
+    notes: list = field(default_factory=list)  # problems running the notebook itself
+    status: str = "ok"  # ok | unreadable | timeout | crashed | error (the grader's own fault)
+    sha256: str = ""
+    seconds: float = 0.0  # wall-clock time for this notebook
+    check_seconds: float = 0.0  # of which inside the checks
+    isolation: list = field(default_factory=list)  # for the instructor: what the sandbox lacked
+    skipped: bool = False  # taken from the ledger: unchanged since it was graded
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["functions"] = {k: v.to_json() for k, v in self.functions.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SubmissionResult":
+        known = cls.__dataclass_fields__
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["functions"] = {k: FunctionResult.from_json(v)
+                               for k, v in data.get("functions", {}).items()}
+        return cls(**kwargs)

