@@ -39,9 +39,10 @@ def _run(cmd: list, **kw) -> int:
 
 
 def setup() -> None:
-    if sys.version_info[:2] != (3, 11):
-        sys.exit(f"[course] Python 3.11 is required; this is {sys.version.split()[0]}. "
-                 "Run this file with a Python 3.11 interpreter, e.g. `python3.11 course.py ...`.")
+    if sys.version_info < (3, 11):
+        sys.exit(f"[course] Python 3.11 or newer is required; this is "
+                 f"{sys.version.split()[0]}. Run this file with a newer interpreter, e.g. "
+                 "`python3.11 course.py ...`.")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
         return

@@ -2,21 +2,27 @@
 
 Each submission must get the right score — zero for what cheats or fails, credit for every
 function it really implements — without stopping the run, without changing another student's
-grade, and without changing anything outside its own private working directory.
+grade, and without changing anything outside its own private working directory. The run is made
+as whoever runs the tests (root, with pyenv's Python under /root, on the course's machines) and
+again, for the cases about isolation, as an ordinary user with the virtual environment, the
+repository and the course all under that user's home (:mod:`tests.layouts`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from autograder.bridge.course import init_course, nbgrader
 from autograder.spec import get_assignment
 from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook
+from tests.layouts import as_created_user, as_invoker
 
 pytestmark = pytest.mark.nbgrader
 A = "01_information"
@@ -95,7 +101,7 @@ CASES = {
         "import autograder.checks as c\nc.compare = lambda got, *a, **k: got\n"), at=50), 0),
     "reads_solutions": (lambda: extra_cell(exercise_notebook(A), (
         "import json, os\n"
-        f"paths = [{str(SOLUTIONS)!r}, os.environ.get('AUTOGRADER_SOLUTIONS', '') + "
+        f"paths = [__SOLUTIONS__, os.environ.get('AUTOGRADER_SOLUTIONS', '') + "
         f"'/{A}.ipynb', os.environ.get('AUTOGRADER_SOLUTIONS', '') + '/{A}/{A}.ipynb']\n"
         "for path in paths:\n    try:\n        nb = json.load(open(path))\n"
         "    except Exception:\n        continue\n"
@@ -118,8 +124,167 @@ CASES = {
         "    def entropy(p, base=np.e):  # reached the grader's machine: loses the points\n"
         "        return 0.0\nexcept OSError:\n    pass\n"), at=50), FULL),
     "invalid_json": (b'{"cells": [', 0),
+    "lazy_imports": (lambda: filled_notebook(A, {"entropy": _solution("entropy") + LAZY}), FULL),
+    "plants_code_and_forges_messages": (lambda: extra_cell(exercise_notebook(A), PLANT, at=3), 0),
+    "unmounts_and_unshares": (lambda: extra_cell(exercise_notebook(A), UNMOUNT, at=3), 0),
+    "kills_the_grader": (lambda: extra_cell(filled_notebook(A), KILL_ALL), FULL),
+    "leaves_a_daemon": (lambda: extra_cell(filled_notebook(A), DAEMON), FULL),
+    "shared_storage_writer": (lambda: extra_cell(filled_notebook(A), SHARE_WRITE, at=50), FULL),
+    "shared_storage_reader": (lambda: extra_cell(exercise_notebook(A), SHARE_READ, at=50), 0),
+    "mutates_and_patches": (lambda: extra_cell(filled_notebook(A, {"entropy": (
+        _solution("entropy").replace("def entropy(", "def _entropy(") +
+        "\ndef entropy(p, base=np.e):\n    h = _entropy(p, base)\n"
+        "    if isinstance(p, np.ndarray) and p.size:\n        p[...] = 0.0\n    return h\n")}),
+        PATCH_SAME), FULL - pts("entropy")),
+    "injects_html": (lambda: extra_cell(filled_notebook(A), INJECT), FULL),
     "not_utf8": (b"\xff\xfe\x00 not a notebook", 0),
 }
+
+
+LAZY = """
+_entropy_reference = entropy
+
+
+def _square(v):
+    return v * v
+
+
+_done = []
+
+
+def entropy(p, base=np.e):
+    if not _done:  # once: imports the sandbox must allow lazily, and what correct code may do
+        import decimal, fractions, multiprocessing, threading
+        import scipy.stats
+        import matplotlib.pyplot as plt
+        import torch
+        t = torch.ones(3, dtype=torch.float64, requires_grad=True)
+        (t * t).backward(torch.ones(3, dtype=torch.float64))  # torch imports sympy lazily
+        assert float(t.grad.sum()) == 6.0
+        with multiprocessing.Pool(2) as pool:  # a notebook-defined function, pickled by name
+            assert pool.map(_square, [1, 2]) == [1, 4]
+        done = []
+        worker = threading.Thread(target=lambda: done.append(1))
+        worker.start(); worker.join()
+        assert done == [1] and scipy.stats.norm.cdf(0.0) == 0.5
+        plt.figure(); plt.plot([1, 2]); plt.savefig("plot.png"); plt.close("all")
+        _done.append(True)
+    return _entropy_reference(p, base)
+"""
+
+# Plants modules where a grader started with this directory as cwd would import them, then
+# writes a malformed message on every socket it holds (the connection to the grader).
+PLANT = """
+import json, os, socket, struct, tempfile
+for d in {os.getcwd(), '/tmp', tempfile.gettempdir(), os.environ.get('HOME', '/tmp')}:
+    for name in ('json.py', 'numpy.py', 'sitecustomize.py', 'autograder.py'):
+        try:
+            open(os.path.join(d, name), 'w').write('raise SystemExit(0)')
+        except OSError:
+            pass
+for fd in range(3, 64):
+    try:
+        s = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        continue
+    for header in ({"event": "cell", "index": "x"}, {"event": "ready", "entries": "x"},
+                   {"ok": {"$obj": "x"}}, {"error": None}):
+        h = json.dumps(header).encode()
+        try:
+            s.sendall(struct.pack('!I', len(h)) + h + struct.pack('!I', 0))
+        except OSError:
+            pass
+"""
+
+# Tries to uncover what the sandbox hides: unmount, a new user namespace, then read.
+UNMOUNT = """
+import ctypes, glob, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.unshare(0x10000000 | 0x00020000)
+for path in ['/', '/tmp', '/proc', '/usr', '/work', '/root', '/home', __SOLUTIONS__]:
+    libc.umount2(path.encode(), 2)
+found = [p for pattern in ['/**/solutions/*.ipynb', '/**/source/*/*.ipynb']
+         for p in glob.glob(pattern, recursive=True)]
+for path in found + [__SOLUTIONS__]:
+    try:
+        nb = json.load(open(path))
+    except Exception:
+        continue
+    for cell in nb['cells']:
+        if cell['cell_type'] == 'code' and 'hidden_tests' not in ''.join(cell['source']):
+            try:
+                exec(''.join(cell['source']), globals())
+            except Exception:
+                pass
+"""
+
+# Tries to stop or kill every process it can see, the grader's included.
+KILL_ALL = """
+import os, signal
+for sig in (signal.SIGSTOP, signal.SIGKILL):
+    for pid in [int(p) for p in os.listdir('/proc') if p.isdigit()] + [os.getppid()]:
+        if pid not in (os.getpid(), 0, 1):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+"""
+
+# A daemon that would outlive the student's process (and, as root, reuse its uid).
+DAEMON = """
+import os
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv('/bin/sleep', ['sleep', '987654'])
+    os._exit(0)
+"""
+
+SHARE_WRITE = """
+import inspect
+src = '\\n'.join(inspect.getsource(f) for f in (entropy, cross_entropy, kl_divergence))
+for d in ('/dev/shm', '/tmp', '/var/tmp'):
+    try:
+        open(d + '/shared_answers.py', 'w').write('import numpy as np\\n' + src)
+    except OSError:
+        pass
+"""
+
+SHARE_READ = """
+import time
+for _ in range(20):
+    for d in ('/dev/shm', '/tmp', '/var/tmp'):
+        try:
+            exec(open(d + '/shared_answers.py').read(), globals())
+        except Exception:
+            pass
+    time.sleep(0.1)
+"""
+
+# Mutates its input and patches the grader's mutation check inside its own process.
+PATCH_SAME = """
+import autograder.checks as checks
+checks.same = lambda *args, **kwargs: True
+"""
+
+INJECT = """
+raise ValueError('<img src=x onerror="alert(1)"> instructor override: full marks ' + 'A' * 60_000_000)
+"""
+
+
+def _solution(grade_id: str) -> str:
+    source = json.loads(SOLUTIONS.read_text(encoding="utf-8"))
+    for cell in source["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            return "\n".join(line for line in "".join(cell["source"]).splitlines()
+                             if "SOLUTION" not in line)
+    raise KeyError(grade_id)
+
+
+# The cases about isolation, graded again as a created user with everything under its home.
+AS_USER = ("honest", "stub", "lazy_imports", "reads_solutions", "unmounts_and_unshares",
+           "kills_the_grader", "leaves_a_daemon", "plants_code_and_forges_messages",
+           "tampers_with_files", "uses_the_network")
 
 
 def _without(nb: dict, grade_id: str) -> dict:
@@ -150,37 +315,91 @@ def _digest_tree(path) -> dict:
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def _grade_class(layout, course: Path, cases: dict, extra_args=()) -> tuple:
+    """Write ``cases`` into ``course``'s submitted/, grade them as ``layout``; return the
+    results by student, the state before, and the run's stderr."""
     import socket
 
     listener = socket.create_server(("127.0.0.1", 0))  # reachable only without isolation
     port = listener.getsockname()[1]
-    course = init_course(tmp_path_factory.mktemp("hostile"), [A])
-    nbgrader(course, "generate_assignment", A, "--force")
     (course / "canary.txt").write_text("untouched")
-    for student, (make, _) in CASES.items():
+    for student, (make, _) in cases.items():
         target = course / "submitted" / student / A / f"{A}.ipynb"
         content = make() if callable(make) else make
+        target.parent.mkdir(parents=True)
         if isinstance(content, bytes):
-            target.parent.mkdir(parents=True)
             target.write_bytes(content)
         else:
             text = json.dumps(content, indent=1).replace("__COURSE__", repr(str(course)))
             text = text.replace("__PORT__", str(port))
-            target.parent.mkdir(parents=True)
+            text = text.replace("__SOLUTIONS__", json.dumps(repr(str(layout.repo / "solutions"
+                                                                    / f"{A}.ipynb")))[1:-1])
             target.write_text(text, encoding="utf-8")
+    layout.own(course)
     before = {"submitted": _digest_tree(course / "submitted"),
-              "source": _digest_tree(course / "source"), "repo": _digest_tree(ROOT / "solutions"),
-              "canary": (course / "canary.txt").read_text()}
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course),
-                           "--assignment", A, "--jobs", "2", "--cell-timeout", "3",
-                           "--timeout", "120", "--quiet"], capture_output=True, text=True,
-                          timeout=900)
+              "source": _digest_tree(course / "source"),
+              "repo": _digest_tree(layout.repo / "solutions"),
+              "canary": (course / "canary.txt").read_text(), "shm": _shm()}
+    proc = layout.run(["grade", str(course), "--assignment", A, "--jobs", "2",
+                       "--cell-timeout", "3", "--timeout", "120", "--quiet", *extra_args])
     listener.close()
     assert proc.returncode == 0, proc.stderr
     results = json.loads((course / "autograder" / A / "results.json").read_text())
-    return course, {s["student"]: s for s in results["submissions"]}, before, proc.stderr
+    return {s["student"]: s for s in results["submissions"]}, before, proc.stderr
+
+
+def _shm() -> set:
+    try:
+        return set(os.listdir("/dev/shm"))
+    except OSError:
+        return set()
+
+
+def _course(parent: Path) -> Path:
+    course = init_course(parent, [A])
+    nbgrader(course, "generate_assignment", A, "--force")
+    return course
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    layout = as_invoker(tmp_path_factory.mktemp("invoker"))
+    course = _course(tmp_path_factory.mktemp("hostile"))
+    # A notebook deep in another student's folder must never count as that student's.
+    forged = course / "submitted" / "mallory" / A / "honest" / A / f"{A}.ipynb"
+    write_notebook(_all_wrong(), forged)
+    # Two notebooks in one folder: the one named after the assignment is graded.
+    write_notebook(exercise_notebook(A), course / "submitted" / "twins" / A / "copy.ipynb")
+    write_notebook(filled_notebook(A), course / "submitted" / "twins" / A / f"{A}.ipynb")
+    # A link to the instructor's notebook is not a submission.
+    (course / "submitted" / "linker" / A).mkdir(parents=True)
+    (course / "submitted" / "linker" / A / f"{A}.ipynb").symlink_to(
+        course / "source" / A / f"{A}.ipynb")
+    subs, before, stderr = _grade_class(layout, course, CASES)
+    return course, subs, before, stderr
+
+
+@pytest.fixture(scope="module")
+def run_as_user():
+    layout = as_created_user("robustness")
+    course = init_course(layout.home / "course", [A])
+    nbgrader(course, "generate_assignment", A, "--force")
+    cases = {name: CASES[name] for name in AS_USER}
+    subs, before, stderr = _grade_class(layout, course, cases)
+    return course, subs, before, stderr
+
+
+@pytest.mark.parametrize("student", AS_USER)
+def test_as_a_created_user_with_everything_under_home(run_as_user, student):
+    course, subs, before, stderr = run_as_user
+    assert "NOT isolated" not in stderr, stderr
+    got = subs[student]
+    assert got["score"] == CASES[student][1], (got["notes"], got["isolation"],
+                                              {n: f["messages"][:1]
+                                               for n, f in got["functions"].items()
+                                               if f["score"] < f["max_score"]})
+    assert _digest_tree(course / "submitted") == before["submitted"]
+    assert (course / "canary.txt").read_text() == "untouched"
 
 
 @pytest.mark.parametrize("student", sorted(CASES))
@@ -195,7 +414,7 @@ def test_each_submission_gets_the_right_score(run, student):
 
 def test_the_run_isolated_every_submission(run):
     course, subs, before, stderr = run
-    assert "could not hide" not in stderr and "no private" not in stderr, stderr
+    assert "NOT isolated" not in stderr, stderr
     assert _digest_tree(course / "submitted") == before["submitted"]
     assert _digest_tree(course / "source") == before["source"]
     assert _digest_tree(ROOT / "solutions") == before["repo"]
@@ -239,13 +458,48 @@ def test_gradebook_and_nbgrader_feedback_see_the_results(run):
     assert "honest" in grades, exported
 
 
+def test_layout_attacks_cannot_take_another_students_grade(run):
+    course, subs, _, stderr = run
+    from nbgrader.api import Gradebook
+
+    assert "mallory" not in subs and "not graded" in stderr and "mallory" in stderr
+    assert subs["twins"]["score"] == FULL and subs["twins"]["notebook"].endswith(f"{A}.ipynb")
+    linker = subs["linker"]
+    assert linker["score"] == 0 and linker["status"] == "unreadable"
+    assert "symbolic link" in " ".join(linker["notes"])
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_submission(A, "honest").score == FULL
+    graded = (course / "autograded" / "linker" / A / f"{A}.ipynb").read_text(encoding="utf-8")
+    assert "safe_p = np.where" not in graded  # the solution was not copied into autograded/
+
+
+def test_nothing_outlives_a_submission(run):
+    _, _, before, _ = run
+    leftover = subprocess.run(["pgrep", "-f", "sleep 987654"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", "a student's daemon survived the run"
+    assert _shm() <= before["shm"], "a student left files in the machine's /dev/shm"
+    assert not Path("/tmp/json.py").exists() and not Path("/tmp/shared_answers.py").exists()
+
+
+def test_feedback_is_not_an_injection_channel(run):
+    course, subs, _, _ = run
+    notes = subs["injects_html"]["notes"]
+    assert notes and all(len(n) <= 500 for n in notes)
+    page = (course / "autograder" / A / "feedback" / "injects_html.html").read_text("utf-8")
+    assert "<img" not in page and "&lt;img" in page
+    assert (course / "autograder" / A / "results.json").stat().st_size < 5_000_000
+    assert (course / "autograder" / A / "ledger.jsonl").stat().st_size < 5_000_000
+
+
 def test_rerun_skips_unchanged_and_force_regrades(run):
     course, subs, _, _ = run
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course),
-                           "--assignment", A, "--jobs", "2", "--quiet"],
+                           "--assignment", A, "--jobs", "2", "--cell-timeout", "3",
+                           "--timeout", "120", "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert f"0 graded now, {len(CASES)} unchanged" in proc.stderr
+    n = len(CASES) + 2  # with twins and linker
+    assert f"0 graded now, {n} unchanged" in proc.stderr
     again = json.loads((course / "autograder" / A / "results.json").read_text())
     assert {s["student"]: s["score"] for s in again["submissions"]} == \
         {s: v["score"] for s, v in subs.items()}

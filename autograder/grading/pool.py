@@ -195,8 +195,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         except OSError as exc:
             digest, problem = "", sub.problem or f"cannot read it: {exc.strerror or exc}"
         if problem:
-            done(i, _result_from({"status": "unreadable", "notes": [problem]}, sub, digest,
-                                 assignment, tiers, max_score), False)
+            digest = "problem:" + hashlib.sha256(problem.encode()).hexdigest()
+            cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
+            done(i, cached or _result_from({"status": "unreadable", "notes": [problem]}, sub,
+                                           digest, assignment, tiers, max_score), not cached)
             continue
         cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
         if cached is not None:

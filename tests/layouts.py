@@ -1,0 +1,114 @@
+"""Where instructors' Python and courses really live: layouts to grade in, for the tests.
+
+* ``as_invoker()``: this checkout, this interpreter, as whoever runs the tests. On the course's
+  machines that is root with pyenv's interpreter under ``/root`` — Python under ``$HOME``.
+* ``as_created_user()``: an ordinary user made for the test, with a virtual environment, a copy
+  of the repository and the course directory all under that user's home. Skipped, with the
+  reason, where a user cannot be created (not root, no ``useradd``) or cannot run this
+  interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+USER = "autograder-test"
+
+
+@dataclass
+class Layout:
+    name: str
+    python: str  # the interpreter that runs `autograder`
+    home: Path  # where course directories are made
+    repo: Path  # the repository the grader is imported from
+    uid: int | None = None  # run as this user (None: as the invoker)
+    gid: int | None = None
+    env: dict = field(default_factory=dict)
+
+    def run(self, args: list, timeout: float = 900) -> subprocess.CompletedProcess:
+        env = dict(os.environ, **self.env)
+        preexec = None
+        if self.uid is not None:
+            uid, gid = self.uid, self.gid
+
+            def preexec() -> None:
+                os.setgroups([])
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+        return subprocess.run([self.python, "-m", "autograder", *args], capture_output=True,
+                              text=True, timeout=timeout, env=env, preexec_fn=preexec,
+                              cwd=self.home)
+
+    def own(self, path: Path) -> None:
+        """Give ``path`` (recursively) to the layout's user."""
+        if self.uid is None:
+            return
+        for p in [path, *path.rglob("*")]:
+            os.lchown(p, self.uid, self.gid)
+
+
+def as_invoker(tmp: Path) -> Layout:
+    return Layout("invoker", sys.executable, tmp, ROOT)
+
+
+def as_created_user(tmp_name: str) -> Layout:
+    if os.geteuid() != 0:
+        pytest.skip("grading as a created user needs root to create the user")
+    if not shutil.which("useradd"):
+        pytest.skip("grading as a created user needs `useradd`")
+    try:
+        entry = pwd.getpwnam(USER)
+    except KeyError:
+        made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"could not create a user: {made.stderr.strip()}")
+        entry = pwd.getpwnam(USER)
+    home = Path(entry.pw_dir)
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    probe = subprocess.run([base, "-c", "0"], preexec_fn=_as(entry.pw_uid, entry.pw_gid),
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"the user {USER} cannot run this interpreter ({base})")
+    work = home / tmp_name
+    shutil.rmtree(work, ignore_errors=True)
+    repo = work / "course-repo"
+    repo.mkdir(parents=True)
+    for item in ("autograder", "solutions", "exercises", "nbgrader_config.py"):
+        src = ROOT / item
+        (shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
+         if src.is_dir() else shutil.copy(src, repo / item))
+    venv = work / "venv"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv),
+                                                        "platbase": str(venv)}))
+    # The user's environment sees the repository copy first, then the course's dependencies
+    # (those of this test run's environment: installing them again would take minutes).
+    (purelib / "00-course.pth").write_text(f"{repo}\n")
+    (purelib / "zz-dependencies.pth").write_text(f"{sysconfig.get_path('purelib')}\n")
+    for tool in ("alembic",):  # nbgrader's gradebook runs it from next to the interpreter
+        src = Path(sys.executable).parent / tool
+        if src.exists():
+            (venv / "bin" / tool).symlink_to(src)
+    layout = Layout("created user", str(venv / "bin" / "python"), work, repo, entry.pw_uid,
+                    entry.pw_gid, {"HOME": str(home), "USER": USER, "LOGNAME": USER})
+    layout.own(work)
+    return layout
+
+
+def _as(uid: int, gid: int):
+    def run() -> None:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    return run
