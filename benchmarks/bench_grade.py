@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.bridge.course import init_course, nbgrader  # noqa: E402
-from autograder.spec import get_assignment  # noqa: E402
+from autograder.spec import assignment_names, get_assignment  # noqa: E402
 from tests.conftest import exercise_notebook, filled_notebook, write_notebook  # noqa: E402
 from tests.variants import variants  # noqa: E402
 
@@ -97,69 +97,90 @@ def nbgrader_scores(course: Path, assignment: str) -> dict:
         return {s.student.id: s.score for s in gb.assignment_submissions(assignment)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--students", type=int, default=40)
-    ap.add_argument("--assignment", default="01_information")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--keep", action="store_true", help="keep the course directories")
-    args = ap.parse_args()
-    a = args.assignment
-    tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
-    try:
-        ours, theirs = init_course(tmp / "ours", [a]), init_course(tmp / "nbgrader", [a])
-        for course in (ours, theirs):
-            nbgrader(course, "generate_assignment", a, "--force")
-        klass = make_class(a, args.students, args.seed)
-        for student, (nb, _) in klass.items():
-            for course in (ours, theirs):
-                write_notebook(nb, course / "submitted" / student / a / f"{a}.ipynb")
-        print(f"{len(klass)} submissions of {a}; grading with nbgrader autograde ...",
-              flush=True)
-
+def bench_one(a: str, args, tmp: Path) -> int:
+    ours, theirs = init_course(tmp / f"ours-{a}", [a]), init_course(tmp / f"nbgrader-{a}", [a])
+    courses = (ours, theirs) if args.nbgrader else (ours,)
+    for course in courses:
+        nbgrader(course, "generate_assignment", a, "--force")
+    klass = make_class(a, args.students, args.seed)
+    for student, (nb, _) in klass.items():
+        for course in courses:
+            write_notebook(nb, course / "submitted" / student / a / f"{a}.ipynb")
+    n = len(klass)
+    t_nbgrader = None
+    if args.nbgrader:
+        print(f"{n} submissions of {a}; grading with nbgrader autograde ...", flush=True)
         t0 = time.perf_counter()
         nbgrader(theirs, "autograde", a, "--force")
         t_nbgrader = time.perf_counter() - t0
         print(f"  nbgrader autograde: {t_nbgrader:.1f} s", flush=True)
 
-        print(f"grading with autograder grade --jobs {args.jobs} ...", flush=True)
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(ours),
-                               "--assignment", a, "--jobs", str(args.jobs), "--quiet",
-                               "--force"], capture_output=True, text=True)
-        t_ours = time.perf_counter() - t0
-        if proc.returncode != 0:
-            print(proc.stderr)
-            return 1
-        print(f"  autograder grade: {t_ours:.1f} s", flush=True)
+    print(f"{n} submissions of {a}; grading with autograder grade --jobs {args.jobs} ...",
+          flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(ours),
+                           "--assignment", a, "--jobs", str(args.jobs), "--quiet",
+                           "--force"], capture_output=True, text=True)
+    t_ours = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(proc.stderr)
+        return 1
+    print(f"  autograder grade: {t_ours:.1f} s", flush=True)
 
-        results = json.loads((ours / "autograder" / a / "results.json").read_text())
-        mine = {s["student"]: s for s in results["submissions"]}
-        other = nbgrader_scores(theirs, a)
-        mismatches = [(s, mine[s]["score"], other.get(s)) for s, (_, honest) in klass.items()
-                      if honest and mine[s]["score"] != other.get(s)]
-        cheats = [(s, mine[s]["score"], other.get(s)) for s, (_, honest) in klass.items()
-                  if not honest]
-
-        n = len(klass)
-        checks = sum(s["check_seconds"] for s in mine.values())
-        worker = sum(s["seconds"] - s["check_seconds"] for s in mine.values()) / n
-        run_level = (t_ours * args.jobs - checks) / n
-        print()
-        print(f"| grader | wall time | submissions/min |")
-        print(f"|---|---|---|")
-        print(f"| nbgrader autograde (sequential) | {t_nbgrader:.1f} s | {60 * n / t_nbgrader:.0f} |")
-        print(f"| autograder grade --jobs {args.jobs} | {t_ours:.1f} s | {60 * n / t_ours:.0f} |")
+    results = json.loads((ours / "autograder" / a / "results.json").read_text())
+    mine = {s["student"]: s for s in results["submissions"]}
+    checks = sum(s["check_seconds"] for s in mine.values())
+    worker = sum(s["seconds"] - s["check_seconds"] for s in mine.values()) / n
+    run_level = (t_ours * args.jobs - checks) / n
+    print()
+    print("| grader | wall time | submissions/min |")
+    print("|---|---|---|")
+    if t_nbgrader:
+        print(f"| nbgrader autograde (sequential) | {t_nbgrader:.1f} s | "
+              f"{60 * n / t_nbgrader:.0f} |")
+    print(f"| autograder grade --jobs {args.jobs} | {t_ours:.1f} s | {60 * n / t_ours:.0f} |")
+    if t_nbgrader:
         print(f"\nspeed-up: {t_nbgrader / t_ours:.1f}x")
-        print(f"time inside the checks: {checks / n:.2f} s per submission; overhead per "
-              f"submission: {worker:.2f} s inside a worker (start a confined process, run the "
-              f"cells, stop it), {run_level:.2f} s over the whole run (worker start-up, "
-              f"gradebook and feedback writing included)")
-        print(f"honest submissions with different scores: {len(mismatches)} {mismatches}")
-        print(f"cheaters (score here vs nbgrader): {cheats}")
-        return 1 if mismatches else 0
+    print(f"time inside the checks: {checks / n:.2f} s per submission; overhead per "
+          f"submission: {worker:.2f} s inside a worker (start a sandboxed process, run the "
+          f"cells, stop it), {run_level:.2f} s over the whole run (worker start-up, "
+          f"gradebook and feedback writing included)")
+    statuses = {}
+    for s in mine.values():
+        statuses[s["status"]] = statuses.get(s["status"], 0) + 1
+    print(f"statuses: {statuses}")
+    if not args.nbgrader:
+        return 0
+    other = nbgrader_scores(theirs, a)
+    mismatches = [(s, mine[s]["score"], other.get(s)) for s, (_, honest) in klass.items()
+                  if honest and mine[s]["score"] != other.get(s)]
+    cheats = [(s, mine[s]["score"], other.get(s)) for s, (_, honest) in klass.items()
+              if not honest]
+    print(f"honest submissions with different scores: {len(mismatches)} {mismatches}")
+    print(f"cheaters (score here vs nbgrader): {cheats}")
+    return 1 if mismatches else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--students", type=int, default=40)
+    ap.add_argument("--assignment", default="01_information",
+                    help="an assignment id, or 'all'")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-nbgrader", dest="nbgrader", action="store_false",
+                    help="time autograder grade only (nbgrader takes ~5 s a notebook)")
+    ap.add_argument("--keep", action="store_true", help="keep the course directories")
+    args = ap.parse_args()
+    names = assignment_names() if args.assignment == "all" else [args.assignment]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    try:
+        t0 = time.perf_counter()
+        code = max(bench_one(a, args, tmp) for a in names)
+        if len(names) > 1:
+            print(f"\nall {len(names)} assignments: {time.perf_counter() - t0:.0f} s")
+        return code
     finally:
         if args.keep:
             print(f"kept {tmp}")
