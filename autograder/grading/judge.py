@@ -58,6 +58,11 @@ def main(argv: list) -> int:
             _emit({"fatal": str(exc)})
             return 3
     limits = Limits(**config["limits"])
+    try:
+        zygote.wait_ready()  # it imported numpy and torch while the reference loaded
+    except GraderFault as exc:
+        _emit({"fatal": f"{exc} ({iso.detail})"})
+        return 3
     _emit({"ready": True})
 
     for line in sys.stdin:

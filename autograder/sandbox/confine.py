@@ -28,7 +28,7 @@ import signal
 from dataclasses import asdict, dataclass
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
@@ -75,9 +75,10 @@ def not_dumpable() -> None:
 
 
 def new_namespaces() -> None:
-    """Called by the supervisor: its next child is PID 1 of new PID, mount, IPC, network and UTS
-    namespaces. Raises OSError where the kernel refuses."""
-    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS),
+    """Called by the supervisor: its next child is PID 1 of new PID, mount, IPC and UTS
+    namespaces (the network namespace is the zygote's: no network, and nothing a student
+    process bound there outlives it). Raises OSError where the kernel refuses."""
+    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS),
            "unshare")
 
 

@@ -54,6 +54,11 @@ class Zygote:
         theirs.close()
         self.sock = ours
 
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Wait until the zygote has imported everything (it says so once, at start)."""
+        if not self._line(timeout).get("ready"):
+            raise GraderFault("the sandbox's fork server did not start")
+
     def _line(self, timeout: float = 120.0) -> dict:
         self.sock.settimeout(timeout)
         data = b""
@@ -79,9 +84,10 @@ class Zygote:
             raise GraderFault("the sandbox's fork server did not return a connection")
         return int(json.loads(msg)["pid"]), socket.socket(fileno=fds[0])
 
-    def stop(self, pid: int) -> str:
-        """Kill a student's process and everything it started; say how it ended."""
-        self.sock.sendall(json.dumps({"op": "stop", "pid": pid}).encode() + b"\n")
+    def stop(self, pid: int, wait: bool = True) -> str:
+        """Kill a student's process and everything it started; say how it ended (``wait``) or
+        return at once."""
+        self.sock.sendall(json.dumps({"op": "stop", "pid": pid, "wait": wait}).encode() + b"\n")
         return str(self._line()["status"])
 
     def close(self) -> None:
@@ -185,7 +191,7 @@ class Session:
                               f"{str(header.get('error', ''))[-500:]}")
         self.isolation_notes = [str(n)[:300] for n in header.get("notes", [])][:10]
 
-    def stop(self) -> str:
+    def stop(self, wait: bool = True) -> str:
         """Kill the student's process (and anything it started); say how it ended."""
         how = ""
         if self.sock is not None:
@@ -195,17 +201,13 @@ class Session:
                 pass
             self.sock = None
         if self.pid is not None:
-            how = self.zygote.stop(self.pid)
+            how = self.zygote.stop(self.pid, wait)
             self.pid = None
         return how
 
     def close(self) -> None:
-        if self.sock is not None:
-            try:
-                codec.send(self.sock, {"op": "bye"})
-            except OSError:
-                pass
-        self.stop()
+        """Done with this submission: its process is killed, nobody waits to hear how."""
+        self.stop(wait=False)
 
     # -- requests ---------------------------------------------------------------------------
 

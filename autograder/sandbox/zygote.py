@@ -11,10 +11,13 @@ Requests:
     reply ``{"ok": true}`` (isolation detection: everything imported inside the sandbox).
 ``{"op": "spawn", "limits": {...}}``
     fork a *supervisor*, which makes new namespaces and forks the student's process (PID 1 of its
-    own PID namespace); reply ``{"pid": supervisor}`` with the student's socket attached.
-``{"op": "stop", "pid": supervisor}``
+    own PID namespace); reply ``{"pid": supervisor}`` with the student's socket attached. The
+    next one is forked right after the reply, while the grader works with this one, so that a
+    spawn usually costs one message.
+``{"op": "stop", "pid": supervisor, "wait": true}``
     kill the student's process (its whole PID namespace dies with it), reap the supervisor and
-    reply ``{"status": "SIGSEGV" | "exit 0" | ...}``: how the student's process ended.
+    reply ``{"status": "SIGSEGV" | "exit 0" | ...}``: how the student's process ended. With
+    ``"wait": false`` reply at once; the supervisor is reaped later.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Zygote:
     def __init__(self, sock: socket.socket, isolated: bool, uid: int | None) -> None:
         self.sock, self.isolated, self.uid = sock, isolated, uid
         self.children: dict = {}  # supervisor pid -> (student pid, workdir or None)
+        self.spare = None  # (limits, supervisor pid, socket): forked ahead of the next spawn
+        self.unreaped: list = []  # supervisors killed without waiting
 
     def serve(self) -> None:
         buf = b""
@@ -76,9 +81,19 @@ class Zygote:
             if op == "probe":
                 self._reply({"ok": True})
             elif op == "spawn":
-                self._spawn(confine.Limits(**request["limits"]))
+                limits = confine.Limits(**request["limits"])
+                if self.spare is None or self.spare[0] != limits:
+                    self._discard_spare()
+                    self.spare = (limits, *self._fork(limits))
+                _, sup, mine = self.spare
+                self.spare = None
+                self._reply({"pid": sup}, [mine.fileno()])
+                mine.close()
+                self.spare = (limits, *self._fork(limits))  # ready for the next spawn
             elif op == "stop":
-                self._reply({"status": self._stop(int(request["pid"]))})
+                wait = request.get("wait", True)
+                self._reply({"status": self._stop(int(request["pid"]), wait)})
+            self._reap_finished()
 
     def _reply(self, msg: dict, fds: list = ()) -> None:
         data = json.dumps(msg).encode() + b"\n"
@@ -87,7 +102,24 @@ class Zygote:
         else:
             self.sock.sendall(data)
 
-    def _spawn(self, limits: confine.Limits) -> None:
+    def _discard_spare(self) -> None:
+        if self.spare is not None:
+            _, sup, mine = self.spare
+            mine.close()
+            self._stop(sup, wait=False)
+            self.spare = None
+
+    def _reap_finished(self) -> None:
+        for sup in list(self.unreaped):
+            try:
+                done, _ = os.waitpid(sup, os.WNOHANG)
+            except ChildProcessError:
+                done = sup
+            if done:
+                self.unreaped.remove(sup)
+
+    def _fork(self, limits: confine.Limits) -> tuple:
+        """A new supervisor and student process; ``(supervisor pid, our end of its socket)``."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         workdir = None if self.isolated else tempfile.mkdtemp(prefix="autograder-student-")
         report_r, report_w = os.pipe()
@@ -106,8 +138,7 @@ class Zygote:
             text = fh.readline().strip()
         student = int(text) if text.isdigit() else None
         self.children[sup] = (student, workdir)
-        self._reply({"pid": sup}, [mine.fileno()])
-        mine.close()
+        return sup, mine
 
     def _supervise(self, sock: socket.socket, report_w: int, limits, workdir) -> None:
         confine.die_with_parent()
@@ -139,7 +170,7 @@ class Zygote:
             os._exit(128 + os.WTERMSIG(status))
         os._exit(os.WEXITSTATUS(status) & 0x7F)
 
-    def _stop(self, sup: int) -> str:
+    def _stop(self, sup: int, wait: bool = True) -> str:
         student, workdir = self.children.pop(sup, (None, None))
         if student:
             for kill in (os.kill, os.killpg):  # the namespace's PID 1, or (unconfined) its group
@@ -147,6 +178,11 @@ class Zygote:
                     kill(student, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+        if not wait:
+            self.unreaped.append(sup)
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            return ""
         try:
             _, status = os.waitpid(sup, 0)
         except ChildProcessError:
@@ -178,6 +214,7 @@ def main(argv: list) -> int:
         Zygote(sock, isolated, None).serve()
         return 0
     preload()
+    sock.sendall(b'{"ready": true}\n')  # the grader starts its clock on notebooks from here
     Zygote(sock, isolated, config.get("uid")).serve()
     return 0
 
