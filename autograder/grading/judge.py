@@ -70,9 +70,14 @@ def main(argv: list) -> int:
         try:
             record = grade_job(job, spec, tiers, reference, zygote, limits,
                                float(config["cell_timeout"]))
-        except (GraderFault, AuthorError) as exc:
+        except AuthorError as exc:  # a broken check: no grade from this run can be trusted
             _emit({"fatal": f"{type(exc).__name__}: {exc}"})
             return 3
+        except GraderFault as exc:  # the sandbox broke: a new worker takes the next notebooks
+            _emit({"id": job["id"], "status": "error", "functions": {},
+                   "notes": ["the grader failed on this notebook (not your doing)."],
+                   "isolation": [f"sandbox failure: {exc}"]})
+            return 4
         except Exception:  # noqa: BLE001 - the grader's own bug: never the student's loss
             record = {"id": job["id"], "status": "error", "functions": {},
                       "notes": ["the grader failed on this notebook (not your doing); your "

@@ -185,8 +185,8 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         results[i] = result
         if on_result:  # first: the ledger must only list results that were fully recorded
             on_result(result)
-        if record_it and ledger is not None:
-            ledger.record(_key(submissions[i]), gkey, result)
+        if record_it and ledger is not None and result.status != "error":
+            ledger.record(_key(submissions[i]), gkey, result)  # errors are retried next run
 
     for i, sub in enumerate(submissions):
         try:
