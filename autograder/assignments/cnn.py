@@ -804,7 +804,8 @@ def _fused(ctx: Context, args: tuple, eps, what: str) -> tuple:
     w = args[0]
     got = unpack(ctx.call("fuse_conv_bn", *args, eps=eps), 2, f"`fuse_conv_bn` ({what})",
                  "(w_fused, b_fused)")
-    wf, bf = as_float_array(got[0], f"w_fused ({what})"), as_float_array(got[1], f"b_fused ({what})")
+    wf = as_float_array(got[0], f"w_fused ({what})")
+    bf = as_float_array(got[1], f"b_fused ({what})")
     check_shape(wf, w.shape, f"w_fused ({what})", "w_fused has the shape of w.")
     check_shape(bf, (w.shape[0],), f"b_fused ({what})", "b_fused has one entry per filter.")
     return wf, bf
@@ -892,7 +893,8 @@ def _drop_statistics(out, x, p, what: str, hidden: bool) -> None:
     if not np.allclose(out[kept], scaled, rtol=1e-12, atol=0):
         ratio = out[kept] / x[kept]
         seen = np.unique(np.round(ratio, 6))[:3]
-        detail = "" if hidden else f" (you multiplied by {fmt(seen)}; 1/(1 − p) = {1 / (1 - p):.6g})"
+        detail = ("" if hidden else
+                  f" (you multiplied by {fmt(seen)}; 1/(1 − p) = {1 / (1 - p):.6g})")
         raise CheckFailure(f"{what}: the entries that are kept should be x/(1 − p) exactly, but "
                            f"they are not{detail}. {DROP_HINT}")
     n = out.size
