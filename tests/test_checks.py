@@ -48,7 +48,7 @@ def test_every_check_fails_for_a_function_returning_garbage(assignment_name):
 
 
 def _cases(correct: bool):
-    return [pytest.param(name, v, id=v.id) for name in ASSIGNMENTS
+    return [pytest.param(name, v, id=f"{name}/{v.id}") for name in ASSIGNMENTS
             for v in variants(name, correct)]
 
 
