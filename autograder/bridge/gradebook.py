@@ -120,6 +120,16 @@ class Writer:
             kwargs["timestamp"] = stamp
         gb.update_or_create_submission(spec.name, result.student, **kwargs)
         nb = autograded_notebook(spec, result, self.source_nb)
+        from nbgrader.api import MissingEntry
+
+        for cell in nb.cells:  # the released cells' checksums, as nbgrader's OverwriteCells
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") or meta.get("task"):
+                try:
+                    meta["checksum"] = gb.find_source_cell(meta["grade_id"], spec.name,
+                                                           spec.name).checksum
+                except MissingEntry:
+                    pass
         resources = {"nbgrader": {"notebook": spec.name, "assignment": spec.name,
                                   "student": result.student, "db_url": self.db_url}}
         shared = _Shared(gb)

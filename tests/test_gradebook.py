@@ -1,0 +1,47 @@
+"""`autograder grade` writes the gradebook through nbgrader's own code: late penalties from the
+course's nbgrader_config.py, and nbgrader's "No response." comments on untouched cells."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+
+import pytest
+
+from autograder.bridge.course import init_course, nbgrader
+from autograder.spec import get_assignment
+from tests.conftest import exercise_notebook, filled_notebook, write_notebook
+
+pytestmark = pytest.mark.nbgrader
+A = "01_information"
+SPEC = get_assignment(A)
+
+
+def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
+    from nbgrader.api import Gradebook
+
+    course = init_course(tmp_path / "course", [A])
+    with open(course / "nbgrader_config.py", "a", encoding="utf-8") as fh:
+        fh.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    nbgrader(course, "generate_assignment", A, "--force")
+    due = datetime.datetime(2026, 1, 10, 12, 0, 0)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(A, duedate=due)
+    for student, nb, when in (("early", filled_notebook(A), due - datetime.timedelta(hours=1)),
+                              ("late", filled_notebook(A), due + datetime.timedelta(days=1)),
+                              ("blank", exercise_notebook(A), due)):
+        path = write_notebook(nb, course / "submitted" / student / A / f"{A}.ipynb")
+        (path.parent / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course),
+                           "--assignment", A, "--jobs", "2", "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        early, late = gb.find_submission(A, "early"), gb.find_submission(A, "late")
+        assert early.score == late.score == SPEC.max_score
+        assert early.late_submission_penalty == 0
+        assert late.late_submission_penalty == SPEC.max_score  # "zero": a late notebook gets 0
+        nb = gb.find_submission_notebook(A, A, "blank")
+        comments = {c.name: c.auto_comment for c in nb.comments}
+        assert comments and all(text == "No response." for text in comments.values()), comments
