@@ -77,6 +77,7 @@ REGISTRY = {
     "01_information": "autograder.assignments.information",
     "02_matrix_calculus": "autograder.assignments.matrix_calculus",
     "03_backprop": "autograder.assignments.backprop",
+    "05_rnn": "autograder.assignments.rnn",
 }
 
 

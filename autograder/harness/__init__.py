@@ -30,7 +30,7 @@ PROGRAMS: dict = {}  # name -> program(namespace, *args) -> plain data
 
 # Imported (so their registrations happen) before student code runs. A new topic adds a line.
 MODULES = ("autograder.harness.common", "autograder.harness.matrix_calculus",
-           "autograder.harness.backprop")
+           "autograder.harness.backprop", "autograder.harness.rnn")
 
 
 class Probe:
