@@ -541,7 +541,8 @@ def lstm_forward_random(ctx: Context) -> None:
                   f"random N={N}, D={D}, H={H}", hidden=False)
 
 
-LSTM_CASES = [(1, 3, 4, 1.0), (5, 2, 6, 1.0), (3, 4, 4, 1.0), (4, 3, 2, 30.0), (2, 1, 1, 1.0)]
+LSTM_CASES = [(1, 3, 4, 1.0), (5, 2, 6, 1.0), (3, 4, 4, 1.0), (4, 3, 2, 30.0), (2, 1, 1, 1.0),
+              (3, 2, 3, 2000.0)]
 
 
 def _lstm_inputs(rng, N, D, H, scale=1.0):
@@ -555,6 +556,9 @@ def lstm_forward_hidden(ctx: Context) -> None:
     for N, D, H, scale in LSTM_CASES:
         args = _lstm_inputs(ctx.rng, N, D, H, scale)
         what = f"N={N}, D={D}, H={H}" + (", saturated gates" if scale > 1 else "")
+        if scale > 100:
+            what += (" (pre-activations in the thousands: compute σ without exp of a large "
+                     "positive number)")
         _lstm_compare(ctx, args, ref(*args)[:2], what, hidden=True)
 
 
