@@ -336,8 +336,9 @@ def step_backward_hidden(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------
 # rnn_forward
 
-SEQ_HINT = ("h[:, t] is the state AFTER step t: h_t = tanh(x[:, t] @ Wx + h_{t−1} @ Wh + b) with "
-            "h_{−1} = h0, for t = 0, …, T − 1; h0 itself is not part of h.")
+SEQ_HINT = ("h[:, t] is the state AFTER the step that reads x[:, t]: "
+            "h[:, t] = tanh(x[:, t] @ Wx + previous @ Wh + b), where previous is h0 for t = 0 "
+            "and h[:, t − 1] after that; h0 itself is not part of h.")
 
 
 def _seq_out(ctx: Context, x, h0, Wx, Wh, b, what: str) -> np.ndarray:
@@ -407,12 +408,13 @@ def forward_torch(ctx: Context) -> None:
 
 SEQ_GRADS = ("dx", "dh0", "dWx", "dWh", "db")
 SEQ_HINTS = {
-    "dx": "Go backwards in time. The gradient into h_t is dh[:, t] PLUS the gradient that "
-          "flows back from step t + 1 (dh_prev of that step); pass that sum through step t.",
-    "dh0": "dh0 is the dh_prev of the FIRST step (t = 0), after the whole backward sweep.",
+    "dx": "Go backwards in time. The gradient into h[:, t] is dh[:, t] PLUS the gradient that "
+          "flows back from the next step (its dh_prev); pass that sum through step t.",
+    "dh0": "dh0 is the dh_prev of the FIRST step (the one reading x[:, 0]), after the whole "
+           "backward sweep.",
     "dWx": "dWx sums the step gradients x_t.T @ da_t over all steps t.",
-    "dWh": "dWh sums h_{t−1}.T @ da_t over all steps: the state that entered step t (h0 for "
-           "t = 0), not h_t.",
+    "dWh": "dWh sums previous.T @ da over all steps, previous being the state that ENTERED the "
+           "step (h0 for the first step), not the state it produced.",
     "db": "db sums da_t over the batch and over all steps.",
 }
 
@@ -450,7 +452,7 @@ def backward_last_step(ctx: Context) -> None:
     dh[:, -1] = ctx.rng.normal(size=(N, H))
     _seq_backward_case(ctx, *args, dh, _sizes(N, T, D, H) + ", upstream gradient on the LAST "
                        "step only (a loss on the final state): every earlier step still gets a "
-                       "gradient, through h_{t+1}")
+                       "gradient, through the states after it")
 
 
 def backward_one_step(ctx: Context) -> None:
