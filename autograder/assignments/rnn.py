@@ -43,7 +43,7 @@ def _section(title: str, label: str) -> Section:
 CELL = _section("The vanilla RNN", "sec-rnn-cell")
 BPTT = _section("Backpropagation through time", "sec-rnn-bptt")
 LSTM = _section("Long short-term memory", "sec-rnn-lstm")
-LSTM_BACKWARD = _section("The LSTM's backward pass", "sec-rnn-lstm-backward")
+LSTM_BACKWARD = _section("Backward pass of the LSTM", "sec-rnn-lstm-backward")
 CLIPPING = _section("Gradient clipping", "sec-rnn-clipping")
 
 # ---------------------------------------------------------------------------------------------
