@@ -85,7 +85,9 @@ def test_rnn_step_backward_is_the_gradient_of_its_forward(N, D, H, scale, seed):
             a = list(args)
             a[k] = v
             return float(np.sum(dh * REF["rnn_step_forward"](*a)[0]))
-        assert relative_error(g, central_difference_grad(loss, args[k])) < 1e-7
+        numeric = central_difference_grad(loss, args[k])
+        # saturated units have gradients near 0: relative to the gradient, or absolutely
+        assert relative_error(g, numeric) < 1e-7 or np.abs(g - numeric).max() < 1e-9
 
 
 def _lstm_inputs(rng, N, D, H, scale):
