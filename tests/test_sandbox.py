@@ -250,3 +250,12 @@ def test_the_sandbox_holds_when_bubblewrap_runs_as_root(tmp_path):
                                                           if f.score < f.max_score})
     leftover = subprocess.run(["pgrep", "-f", "sleep 987654"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+def test_the_student_command_imports_nothing_unix_only():
+    """On Windows there is no `resource`, `fcntl` or libc: `autograder check` must still load."""
+    code = ("import sys\nfor m in ('resource', 'fcntl', 'termios'):\n    sys.modules[m] = None\n"
+            "import autograder.cli, autograder.grading.run, autograder.grading.plain\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr

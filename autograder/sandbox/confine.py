@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
-import resource
 import signal
 from dataclasses import asdict, dataclass
 
@@ -34,7 +34,13 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _c():
+    """The C library, loaded on first use (importing this module works on any OS: Limits is
+    used everywhere, the rest only on Linux)."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 @dataclass
@@ -57,12 +63,12 @@ def _check(ret: int, what: str) -> None:
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+    _check(_c().mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
                        ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
 
 
 def prctl(option: int, arg: int = 0) -> None:
-    _libc.prctl(option, arg, 0, 0, 0)
+    _c().prctl(option, arg, 0, 0, 0)
 
 
 def die_with_parent() -> None:
@@ -78,14 +84,14 @@ def new_namespaces() -> None:
     """Called by the supervisor: its next child is PID 1 of new PID, mount, IPC and UTS
     namespaces (the network namespace is the zygote's: no network, and nothing a student
     process bound there outlives it). Raises OSError where the kernel refuses."""
-    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS),
+    _check(_c().unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS),
            "unshare")
 
 
 def _drop_capabilities() -> None:
     for cap in range(64):
-        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: fine
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        _c().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: fine
+    _c().prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
@@ -95,7 +101,7 @@ def _drop_capabilities() -> None:
                     ("inheritable", ctypes.c_uint32)]
 
     header, data = Header(_LINUX_CAPABILITY_VERSION_3, 0), (Data * 2)()
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _check(_c().capset(ctypes.byref(header), data), "capset")
 
 
 def _mapped_bytes() -> int:
@@ -110,6 +116,8 @@ def _mapped_bytes() -> int:
 
 
 def _rlimits(limits: Limits, notes: list) -> None:
+    import resource
+
     soft_as = _mapped_bytes() + limits.memory_mb * 2**20
     for res, value in ((resource.RLIMIT_AS, soft_as),
                        (resource.RLIMIT_CPU, limits.cpu_seconds),
