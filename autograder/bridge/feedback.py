@@ -13,10 +13,13 @@ from pathlib import Path
 
 
 def _fence(text: str) -> list:
-    """A fenced code block that ``text`` cannot close early."""
-    longest = max((len(run) for run in str(text).split("\n") if set(run) == {"`"}), default=0)
+    """A fenced code block that ``text`` cannot close early: its fence is longer than any run
+    of backticks in the text."""
+    import re
+
+    longest = max((len(run) for run in re.findall(r"`+", str(text))), default=0)
     fence = "`" * max(3, longest + 1)
-    return [fence + "text", str(text).replace(fence, "'" * len(fence)), fence, ""]
+    return [fence + "text", str(text), fence, ""]
 
 
 def markdown(assignment, result) -> str:
