@@ -3,35 +3,16 @@ notebooks (stubs only) and never the solutions."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from autograder.spec import get_assignment
-from tests.conftest import ASSIGNMENTS, ROOT
+from tests.conftest import ASSIGNMENTS, HTML, ROOT, build_book as build  # noqa: F401
 from tests.test_exercises import solution_lines
 
 pytestmark = pytest.mark.book
-HTML = ROOT / "_build" / "html"
-JB = Path(sys.executable).parent / "jupyter-book"
-
-
-def build(*extra: str) -> subprocess.CompletedProcess:
-    # A non-inline MPLBACKEND inherited by the kernel would silently drop every figure.
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
-
-
-@pytest.fixture(scope="module")
-def built():
-    first = build()
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-    return first
+# The build itself is the session fixture `built` in conftest.py, shared with test_browser.py.
 
 
 def pages(built) -> dict:
