@@ -294,14 +294,19 @@ def test_search_finds_pages_with_clean_excerpts(browser, site):
     """A search for a chapter's topic lists the chapter, and no excerpt shows a source name."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(site) else r.abort())
     page.goto(site + "search.html?q=entropy", wait_until="load")
     page.wait_for_selector("#search-results li", timeout=20000)
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(500)
+    # excerpts arrive one fetch per hit
+    page.wait_for_function("[...document.querySelectorAll('#search-results li')]"
+                           ".every(li => li.querySelector('p.context, span'))", timeout=20000)
     items = page.eval_on_selector_all(
         "#search-results li", "els => els.map(e => e.innerText)")
+    page.unroute_all(behavior="ignoreErrors")
     context.close()
+    assert not errors, errors
     assert any("Entropy" in i for i in items), items
     bad = [i for i in items if re.search(r"\.\.\.\.?\w*\.(md|ipynb)\b|\b\w+\.md\b", i)]
     assert not bad, bad
