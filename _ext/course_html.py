@@ -8,6 +8,9 @@
   `sphinx.ext.mathjax` adds (`Cannot set property Package`). We keep the first copy of each
   script in priority order, and MathJax only where the mathjax extension put it (pages with math).
 * The theme's colour mode defaults to "auto" instead of "" (a console error on first visit).
+* The contents list on the intro page (`{tableofcontents}`) also lists the pages nested under
+  each chapter (its exercise notebook): Jupyter Book nests them through hidden toctrees, which
+  a visible toctree leaves out unless it has `includehidden`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,16 @@ def _default_mode(app, pagename, templatename, context, doctree):
         context["default_mode"] = "auto"
 
 
+def _include_nested_pages(app, doctree):
+    from sphinx import addnodes
+
+    for node in doctree.findall(addnodes.toctree):
+        if not node.get("hidden"):
+            node["includehidden"] = True
+
+
 def setup(app):
+    app.connect("doctree-read", _include_nested_pages, priority=400)
     app.connect("html-page-context", _dedup_scripts, priority=900)
     app.connect("html-page-context", _default_mode)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -4,6 +4,7 @@ notebooks (stubs only) and never the solutions."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,65 @@ def test_chapter_has_figures_proofs_and_citations(built):
     assert "bibliography" in (HTML / "bibliography.html").read_text(encoding="utf-8").lower()
     glossary = (HTML / "glossary.html").read_text(encoding="utf-8")
     assert re.search(r"[\u4e00-\u9fff]", glossary), "glossary must give Chinese names"
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower())
+
+
+def _section_heading(page: Path, label: str) -> str:
+    """The text of the heading that the MyST label `label` stands before, math removed."""
+    import html as html_lib
+
+    text = page.read_text(encoding="utf-8")
+    m = re.search(rf'<section id="{re.escape(label)}">\s*<h\d>(.*?)</h\d>', text, re.S) or \
+        re.search(rf'<section[^>]*>\s*<span id="{re.escape(label)}"></span><h\d>(.*?)</h\d>',
+                  text, re.S)
+    assert m, f"no section labelled {label} in {page.name}"
+    heading = re.sub(r'<a class="headerlink".*?</a>', "", m.group(1))
+    heading = re.sub(r'<span class="math[^"]*">.*?</span>', "", heading)
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", heading)).strip()
+
+
+def test_grader_sections_name_real_headings(built):
+    """Each graded function's Section (what a failed check tells the student to reread) has
+    the title of the heading its label stands before."""
+    for name in ASSIGNMENTS:
+        for gf in get_assignment(name).functions:
+            heading = _section_heading(HTML / f"{gf.section.page}.html", gf.section.label)
+            assert heading and _letters(gf.section.title).startswith(_letters(heading)), (
+                gf.name, gf.section.title, heading)
+
+
+def test_exercise_section_references_are_links_that_resolve(built):
+    """The exercise pages refer to chapter sections by links whose targets exist and whose
+    text is the heading's; no section is named in plain text."""
+    import html as html_lib
+
+    for name in ASSIGNMENTS:
+        page = (HTML / "exercises" / f"{name}.html").read_text(encoding="utf-8")
+        plain = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+        assert not re.search(r"section\s+\*", plain), "a section named in plain text"
+        links = re.findall(r'section\s+<a class="reference internal" href="([^"]+)">(.*?)</a>',
+                           page, re.S)
+        n_functions = len(get_assignment(name).functions)
+        assert len(links) >= n_functions - 1, (name, links)
+        for href, text in links:
+            target, _, anchor = href.partition("#")
+            target_page = (HTML / "exercises" / target).resolve()
+            assert target_page.is_file(), href
+            assert f'id="{anchor}"' in target_page.read_text(encoding="utf-8"), href
+            heading = _section_heading(target_page, anchor)
+            text = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
+            assert _letters(text).startswith(_letters(heading)), (href, text, heading)
+
+
+def test_intro_lists_every_chapter_with_its_exercise_once(built):
+    intro = (HTML / "intro.html").read_text(encoding="utf-8")
+    article = intro[intro.index('<article'):intro.index('</article>')]
+    assert len(re.findall(r">\s*Chapters\s*<", article)) == 1, "“Chapters” shown twice"
+    contents = article[article.index('id="sec-intro-contents"'):]
+    for name in ASSIGNMENTS:
+        chapter = contents.index(f'href="chapters/{name}.html"')
+        exercise = contents.index(f'href="exercises/{name}.html"')
+        assert chapter < exercise
