@@ -158,6 +158,7 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(built):
+    shutil.rmtree(SHOTS, ignore_errors=True)  # only this build's pages
     handler = functools.partial(Quiet, directory=str(HTML))
     server = Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
