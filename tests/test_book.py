@@ -142,3 +142,38 @@ def test_intro_lists_every_chapter_with_its_exercise_once(built):
         chapter = contents.index(f'href="chapters/{name}.html"')
         exercise = contents.index(f'href="exercises/{name}.html"')
         assert chapter < exercise
+
+
+def _code_cells(text: str) -> list:
+    return re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, re.S)
+
+
+def test_chapter_pages_follow_the_page_conventions():
+    """docs/PAGE_CONVENTIONS.md, the parts a program can check: every section has a label,
+    code lines fit 88 columns, checks and plots are folded, figures have a caption, a name and
+    alt text, and there are at least five section exercises, each with a folded solution."""
+    for page in sorted((ROOT / "chapters").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        in_fence = False
+        for i, line in enumerate(lines):
+            if line.startswith("```"):
+                in_fence = not in_fence if (not in_fence or line.strip() == "```") else True
+            if not in_fence and re.match(r"##+ ", line):
+                before = next(x for x in reversed(lines[:i]) if x.strip())
+                assert re.match(r"^\([\w-]+\)=$", before), f"{page.name}: no label for {line!r}"
+        for cell in _code_cells(text):
+            header, body = "", cell
+            if cell.startswith("---\n"):
+                header, _, body = cell[4:].partition("\n---\n")
+            for line in body.splitlines():
+                assert len(line) <= 88, f"{page.name}: code line of {len(line)} characters"
+            if re.search(r"^\s*assert |plt\.show\(\)", body, re.M):
+                assert "hide-input" in header, f"{page.name}: unfolded check:\n{body[:200]}"
+            if "plt.show()" in body:
+                for key in ("caption:", "name: fig-", "alt:"):
+                    assert key in header, f"{page.name}: figure without {key}\n{body[:200]}"
+        exercises = re.findall(r"^:::\{exercise\}\n:label: ([\w-]+)", text, re.M)
+        assert len(exercises) >= 5, f"{page.name}: {len(exercises)} section exercises"
+        for label in exercises:
+            assert re.search(rf"^:::\{{solution\}} {label}\n:class: dropdown", text, re.M), label
