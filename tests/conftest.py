@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,25 @@ from autograder.reference import load_reference  # noqa: E402
 from autograder.spec import assignment_names, get_assignment  # noqa: E402
 
 ASSIGNMENTS = assignment_names()
+HTML = ROOT / "_build" / "html"
+JB = Path(sys.executable).parent / "jupyter-book"
+
+
+def build_book(*extra: str) -> subprocess.CompletedProcess:
+    """`jupyter-book build . -W --keep-going`, as `python3 course.py book` runs it."""
+    # A non-inline MPLBACKEND inherited by the kernel would silently drop every figure.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+@pytest.fixture(scope="session")
+def built():
+    """The book, built once per test session: tests/test_book.py and tests/test_browser.py
+    both use this build."""
+    first = build_book()
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    return first
 
 
 @pytest.fixture(params=ASSIGNMENTS)

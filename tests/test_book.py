@@ -3,35 +3,17 @@ notebooks (stubs only) and never the solutions."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from autograder.spec import get_assignment
-from tests.conftest import ASSIGNMENTS, ROOT
+from tests.conftest import ASSIGNMENTS, HTML, ROOT, build_book as build  # noqa: F401
 from tests.test_exercises import solution_lines
 
 pytestmark = pytest.mark.book
-HTML = ROOT / "_build" / "html"
-JB = Path(sys.executable).parent / "jupyter-book"
-
-
-def build(*extra: str) -> subprocess.CompletedProcess:
-    # A non-inline MPLBACKEND inherited by the kernel would silently drop every figure.
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
-
-
-@pytest.fixture(scope="module")
-def built():
-    first = build()
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-    return first
+# The build itself is the session fixture `built` in conftest.py, shared with test_browser.py.
 
 
 def pages(built) -> dict:
@@ -98,3 +80,100 @@ def test_chapter_has_figures_proofs_and_citations(built):
     assert "bibliography" in (HTML / "bibliography.html").read_text(encoding="utf-8").lower()
     glossary = (HTML / "glossary.html").read_text(encoding="utf-8")
     assert re.search(r"[\u4e00-\u9fff]", glossary), "glossary must give Chinese names"
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower())
+
+
+def _section_heading(page: Path, label: str) -> str:
+    """The text of the heading that the MyST label `label` stands before, math removed."""
+    import html as html_lib
+
+    text = page.read_text(encoding="utf-8")
+    m = re.search(rf'<section id="{re.escape(label)}">\s*<h\d>(.*?)</h\d>', text, re.S) or \
+        re.search(rf'<section[^>]*>\s*<span id="{re.escape(label)}"></span><h\d>(.*?)</h\d>',
+                  text, re.S)
+    assert m, f"no section labelled {label} in {page.name}"
+    heading = re.sub(r'<a class="headerlink".*?</a>', "", m.group(1))
+    heading = re.sub(r'<span class="math[^"]*">.*?</span>', "", heading)
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", heading)).strip()
+
+
+def test_grader_sections_name_real_headings(built):
+    """Each graded function's Section (what a failed check tells the student to reread) has
+    the title of the heading its label stands before."""
+    for name in ASSIGNMENTS:
+        for gf in get_assignment(name).functions:
+            heading = _section_heading(HTML / f"{gf.section.page}.html", gf.section.label)
+            assert heading and _letters(gf.section.title).startswith(_letters(heading)), (
+                gf.name, gf.section.title, heading)
+
+
+def test_exercise_section_references_are_links_that_resolve(built):
+    """The exercise pages refer to chapter sections by links whose targets exist and whose
+    text is the heading's; no section is named in plain text."""
+    import html as html_lib
+
+    for name in ASSIGNMENTS:
+        page = (HTML / "exercises" / f"{name}.html").read_text(encoding="utf-8")
+        plain = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+        assert not re.search(r"section\s+\*", plain), "a section named in plain text"
+        links = re.findall(r'section\s+<a class="reference internal" href="([^"]+)">(.*?)</a>',
+                           page, re.S)
+        n_functions = len(get_assignment(name).functions)
+        assert len(links) >= n_functions - 1, (name, links)
+        for href, text in links:
+            target, _, anchor = href.partition("#")
+            target_page = (HTML / "exercises" / target).resolve()
+            assert target_page.is_file(), href
+            assert f'id="{anchor}"' in target_page.read_text(encoding="utf-8"), href
+            heading = _section_heading(target_page, anchor)
+            text = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
+            assert _letters(text).startswith(_letters(heading)), (href, text, heading)
+
+
+def test_intro_lists_every_chapter_with_its_exercise_once(built):
+    intro = (HTML / "intro.html").read_text(encoding="utf-8")
+    article = intro[intro.index('<article'):intro.index('</article>')]
+    assert len(re.findall(r">\s*Chapters\s*<", article)) == 1, "“Chapters” shown twice"
+    contents = article[article.index('id="sec-intro-contents"'):]
+    for name in ASSIGNMENTS:
+        chapter = contents.index(f'href="chapters/{name}.html"')
+        exercise = contents.index(f'href="exercises/{name}.html"')
+        assert chapter < exercise
+
+
+def _code_cells(text: str) -> list:
+    return re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, re.S)
+
+
+def test_chapter_pages_follow_the_page_conventions():
+    """docs/PAGE_CONVENTIONS.md, the parts a program can check: every section has a label,
+    code lines fit 88 columns, checks and plots are folded, figures have a caption, a name and
+    alt text, and there are at least five section exercises, each with a folded solution."""
+    for page in sorted((ROOT / "chapters").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        in_fence = False
+        for i, line in enumerate(lines):
+            if line.startswith("```"):
+                in_fence = not in_fence if (not in_fence or line.strip() == "```") else True
+            if not in_fence and re.match(r"##+ ", line):
+                before = next(x for x in reversed(lines[:i]) if x.strip())
+                assert re.match(r"^\([\w-]+\)=$", before), f"{page.name}: no label for {line!r}"
+        for cell in _code_cells(text):
+            header, body = "", cell
+            if cell.startswith("---\n"):
+                header, _, body = cell[4:].partition("\n---\n")
+            for line in body.splitlines():
+                assert len(line) <= 88, f"{page.name}: code line of {len(line)} characters"
+            if re.search(r"^\s*assert |plt\.show\(\)", body, re.M):
+                assert "hide-input" in header, f"{page.name}: unfolded check:\n{body[:200]}"
+            if "plt.show()" in body:
+                for key in ("caption:", "name: fig-", "alt:"):
+                    assert key in header, f"{page.name}: figure without {key}\n{body[:200]}"
+        exercises = re.findall(r"^:::\{exercise\}\n:label: ([\w-]+)", text, re.M)
+        assert len(exercises) >= 5, f"{page.name}: {len(exercises)} section exercises"
+        for label in exercises:
+            assert re.search(rf"^:::\{{solution\}} {label}\n:class: dropdown", text, re.M), label

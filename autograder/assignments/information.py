@@ -443,7 +443,7 @@ ASSIGNMENT = Assignment(
     title="Entropy, cross-entropy, KL divergence, MLE and MAP",
     functions=(
         GradedFunction(
-            "entropy", _section("Shannon entropy", "sec-entropy"),
+            "entropy", _section("Entropy", "sec-entropy"),
             public=(("known values", entropy_known_values),
                     ("shape over leading axes", entropy_batch_shape),
                     ("0 ≤ H ≤ log K", entropy_bounds)),
@@ -458,7 +458,7 @@ ASSIGNMENT = Assignment(
                     ("broadcasting", cross_entropy_hidden_broadcast)),
             public_points=1, hidden_points=1),
         GradedFunction(
-            "kl_divergence", _section("KL divergence", "sec-kl"),
+            "kl_divergence", _section("Kullback–Leibler divergence", "sec-kl"),
             public=(("KL(p‖p) = 0 and KL ≥ 0", kl_self_zero_and_nonnegative),
                     ("KL = H(p, q) − H(p)", kl_decomposition),
                     ("zeros in p and q", kl_support)),
@@ -487,7 +487,7 @@ ASSIGNMENT = Assignment(
             hidden=(("random samples vs reference", mle_hidden),),
             public_points=1, hidden_points=1),
         GradedFunction(
-            "ridge_map", _section("Ridge regression is MAP with a Gaussian prior", "sec-ridge"),
+            "ridge_map", _section("Ridge regression and LASSO are MAP estimates", "sec-ridge"),
             public=(("gradient of the log-posterior is 0", ridge_stationary),
                     ("flat and narrow priors", ridge_limits)),
             hidden=(("random problems vs reference", ridge_hidden),),
