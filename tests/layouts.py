@@ -6,6 +6,7 @@
   of the repository and the course directory all under that user's home. Skipped, with the
   reason, where a user cannot be created (not root, no ``useradd``) or cannot run this
   interpreter.
+* ``as_root_at_home()``: the same layout under root's home, graded as root.
 """
 
 from __future__ import annotations
@@ -74,12 +75,25 @@ def as_created_user(tmp_name: str) -> Layout:
         if made.returncode != 0:
             pytest.skip(f"could not create a user: {made.stderr.strip()}")
         entry = pwd.getpwnam(USER)
-    home = Path(entry.pw_dir)
     base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     probe = subprocess.run([base, "-c", "0"], preexec_fn=_as(entry.pw_uid, entry.pw_gid),
                            capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"the user {USER} cannot run this interpreter ({base})")
+    return _home_layout("created user", Path(entry.pw_dir), tmp_name, entry.pw_uid,
+                        entry.pw_gid, {"HOME": entry.pw_dir, "USER": USER, "LOGNAME": USER})
+
+
+def as_root_at_home(tmp_name: str) -> Layout:
+    if os.geteuid() != 0:
+        pytest.skip("grading as root needs root")
+    home = Path(pwd.getpwuid(0).pw_dir)
+    return _home_layout("root at home", home, tmp_name, None, None, {"HOME": str(home)})
+
+
+def _home_layout(name: str, home: Path, tmp_name: str, uid, gid, env: dict) -> Layout:
+    """A venv, a copy of the repository and room for courses, all under ``home``."""
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     work = home / tmp_name
     shutil.rmtree(work, ignore_errors=True)
     repo = work / "course-repo"
@@ -100,8 +114,7 @@ def as_created_user(tmp_name: str) -> Layout:
         src = Path(sys.executable).parent / tool
         if src.exists():
             (venv / "bin" / tool).symlink_to(src)
-    layout = Layout("created user", str(venv / "bin" / "python"), work, repo, entry.pw_uid,
-                    entry.pw_gid, {"HOME": str(home), "USER": USER, "LOGNAME": USER})
+    layout = Layout(name, str(venv / "bin" / "python"), work, repo, uid, gid, env)
     layout.own(work)
     return layout
 

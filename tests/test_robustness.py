@@ -22,7 +22,7 @@ import pytest
 from autograder.bridge.course import init_course, nbgrader
 from autograder.spec import get_assignment
 from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook
-from tests.layouts import as_created_user, as_invoker
+from tests.layouts import as_created_user, as_invoker, as_root_at_home
 
 pytestmark = pytest.mark.nbgrader
 A = "01_information"
@@ -379,18 +379,25 @@ def run(tmp_path_factory):
     return course, subs, before, stderr
 
 
-@pytest.fixture(scope="module")
-def run_as_user():
-    layout = as_created_user("robustness")
+@pytest.fixture(scope="module", params=["created user", "root at home"])
+def run_as_user(request):
+    layout = (as_created_user if request.param == "created user" else as_root_at_home)(
+        "autograder-robustness")
     course = init_course(layout.home / "course", [A])
     nbgrader(course, "generate_assignment", A, "--force")
     cases = {name: CASES[name] for name in AS_USER}
     subs, before, stderr = _grade_class(layout, course, cases)
-    return course, subs, before, stderr
+    yield course, subs, before, stderr
+    import shutil
+
+    shutil.rmtree(layout.home, ignore_errors=True)
 
 
 @pytest.mark.parametrize("student", AS_USER)
-def test_as_a_created_user_with_everything_under_home(run_as_user, student):
+def test_with_everything_under_home(run_as_user, student):
+    """As a created user and as root, with the venv, the repository and the course under the
+    user's home: honest work gets full marks (nothing it imports is hidden) and attacks get
+    nothing."""
     course, subs, before, stderr = run_as_user
     assert "NOT isolated" not in stderr, stderr
     got = subs[student]
