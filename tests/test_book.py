@@ -164,8 +164,11 @@ def test_chapter_pages_follow_the_page_conventions():
                 assert re.match(r"^\([\w-]+\)=$", before), f"{page.name}: no label for {line!r}"
         for cell in _code_cells(text):
             header, body = "", cell
-            if cell.startswith("---\n"):
+            if cell.startswith("---\n"):  # options as a YAML block
                 header, _, body = cell[4:].partition("\n---\n")
+            else:  # or as ":key: value" lines
+                options = re.match(r"(?:[ \t]*:[\w-]+:[^\n]*\n)*", cell).group(0)
+                header, body = options, cell[len(options):]
             for line in body.splitlines():
                 assert len(line) <= 88, f"{page.name}: code line of {len(line)} characters"
             if re.search(r"^\s*assert |plt\.show\(\)", body, re.M):
