@@ -51,7 +51,8 @@ BACKWARD = _section("The backward pass of attention", "sec-attn-backward")
 MHA = _section("Multi-head attention", "sec-attn-mha")
 POSITIONS = _section("Sinusoidal positional encodings", "sec-attn-sinusoidal")
 LAYER_NORM = _section("Layer normalisation", "sec-attn-layernorm")
-LAYER_NORM_BACKWARD = _section("Backward pass of layer normalisation", "sec-attn-layernorm-backward")
+LAYER_NORM_BACKWARD = _section("Backward pass of layer normalisation",
+                               "sec-attn-layernorm-backward")
 
 # ---------------------------------------------------------------------------------------------
 # Oracles, straight from the chapter's equations (verified against torch in
@@ -140,7 +141,10 @@ def torch_attention(q, k, v, mask=None, dout=None) -> tuple:
     """``F.scaled_dot_product_attention`` (bool mask, True = may attend) in float64:
     ``(out, (dq, dk, dv))`` for the upstream gradient dout (zeros if None)."""
     qt, kt, vt = (_t(a).requires_grad_() for a in (q, k, v))
-    m = None if mask is None else torch.tensor(np.asarray(mask, dtype=bool))
+    m = None
+    if mask is not None:  # torch wants a mask of rank >= 2 (a broadcast-equivalent view)
+        mask = np.asarray(mask, dtype=bool)
+        m = torch.tensor(mask.reshape((1,) * max(0, 2 - mask.ndim) + mask.shape))
     out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=m)
     out.backward(_t(np.zeros(out.shape) if dout is None else dout))
     return out.detach().numpy(), tuple(t.grad.numpy() for t in (qt, kt, vt))
@@ -342,7 +346,8 @@ def sdpa_torch(ctx: Context) -> None:
     for case in [((2,), 3, 5, 4, 6, "keys"), ((2, 2), 4, 4, 3, 3, "causal"),
                  ((), 2, 3, 5, 2, None)]:
         q, k, v, mask = _sdpa_inputs(ctx.rng, *case)
-        what = _case_desc(*case[:5], mask) + ", compared with torch's scaled_dot_product_attention"
+        what = (_case_desc(*case[:5], mask)
+                + ", compared with torch's scaled_dot_product_attention")
         out, _ = torch_attention(q, k, v, mask)
         got, w = _sdpa(ctx, q, k, v, mask, what)
         compare(got, out, f"out ({what})", hidden=True, rtol=1e-9, atol=1e-12)
