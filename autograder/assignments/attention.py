@@ -483,6 +483,11 @@ MHA_HINT = ("Q = x @ Wq (N, T, D); head h takes the columns h·D/H … (h+1)·D/
             "each other (transpose, then reshape to (N, T, D)) and multiply by Wo.")
 
 
+MHA_MASK_HINT = ("The mask is True where a query MAY attend (the opposite of "
+                 "torch.nn.MultiheadAttention's bool attn_mask); pass it to every head's "
+                 "attention unchanged.")
+
+
 def _mha_args(rng, N, T, D):
     x = rng.normal(size=(N, T, D))
     Ws = [rng.normal(size=(D, D)) / math.sqrt(D) for _ in range(4)]
@@ -495,8 +500,9 @@ def _mha_case(ctx: Context, x, Ws, H, mask, what: str, *, hidden: bool, expected
     check_shape(got, x.shape, f"the output ({what})", "The output is (N, T, D), like x.")
     if expected is None:
         expected = mha(x, *Ws, H, mask)
+    hint = "" if hidden else MHA_HINT + ("" if mask is None else " " + MHA_MASK_HINT)
     compare(got, expected, f"the output ({what})", hidden=hidden, rtol=1e-9, atol=1e-12,
-            hint="" if hidden else MHA_HINT)
+            hint=hint)
 
 
 def mha_one_head(ctx: Context) -> None:
