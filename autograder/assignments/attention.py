@@ -615,6 +615,13 @@ def ln_rank3_small_variance(ctx: Context) -> None:
         "of eps, so where eps goes matters)", hidden=False)
 
 
+def ln_eps(ctx: Context) -> None:
+    x = np.array([[0.0, 0.1, 0.2], [1.0, -1.0, 0.0]])
+    gamma, beta = np.ones(3), np.zeros(3)
+    _ln(ctx, x, gamma, beta, 0.5, f"x={fmt(x)}, gamma=1, beta=0, eps=0.5 passed as the fourth "
+        f"argument: use the eps you are given", hidden=False)
+
+
 def ln_hidden(ctx: Context) -> None:
     ref = ctx.ref("layer_norm_forward")
     for shape, eps, scale in [((6,), None, 1.0), ((4, 7), 0.1, 1.0), ((2, 3, 4), None, 1e-3),
@@ -753,7 +760,8 @@ ASSIGNMENT = Assignment(
         GradedFunction(
             "layer_norm_forward", LAYER_NORM,
             public=(("known values", ln_known),
-                    ("rank 3, nearly constant rows", ln_rank3_small_variance)),
+                    ("rank 3, nearly constant rows", ln_rank3_small_variance),
+                    ("eps = 0.5", ln_eps)),
             hidden=(("ranks 1 to 3, non-default eps vs reference", ln_hidden),
                     ("agrees with torch.nn.functional.layer_norm", ln_torch)),
             public_points=2, hidden_points=2),
