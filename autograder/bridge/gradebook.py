@@ -58,12 +58,27 @@ def _timestamp(submitted_dir: Path):
     return None
 
 
+class _Batched:
+    """The gradebook's database session, with each ``commit`` made a ``flush``: nbgrader's
+    preprocessors commit after every cell; we commit once per notebook."""
+
+    def __init__(self, session) -> None:
+        self._session = session
+
+    def commit(self) -> None:
+        self._session.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
 class _Shared:
     """Our one open Gradebook, handed to nbgrader's preprocessors in place of the new one each
     would open (opening one runs alembic: about a second)."""
 
     def __init__(self, gb) -> None:
         self._gb = gb
+        self.db = _Batched(gb.db)
 
     def __call__(self, *args, **kwargs) -> "_Shared":
         return self
@@ -104,6 +119,25 @@ class Writer:
     def __enter__(self) -> "Writer":
         return self
 
+    def _source(self):
+        """The source notebook, parsed once per run (a fresh copy for each submission)."""
+        import copy
+
+        if not hasattr(self, "_parsed"):
+            self._parsed = nbformat.read(str(self.source_nb), as_version=4)
+            from nbgrader.api import MissingEntry
+
+            self._checksums = {}
+            for cell in self._parsed.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if meta.get("solution") or meta.get("task"):
+                    try:
+                        self._checksums[meta["grade_id"]] = self.gb.find_source_cell(
+                            meta["grade_id"], self.spec.name, self.spec.name).checksum
+                    except MissingEntry:
+                        pass
+        return copy.deepcopy(self._parsed)
+
     def __exit__(self, *exc) -> None:
         self.gb.close()
 
@@ -119,25 +153,20 @@ class Writer:
         if stamp is not None:
             kwargs["timestamp"] = stamp
         gb.update_or_create_submission(spec.name, result.student, **kwargs)
-        nb = autograded_notebook(spec, result, self.source_nb)
-        from nbgrader.api import MissingEntry
-
+        nb = autograded_notebook(spec, result, self._source())
         for cell in nb.cells:  # the released cells' checksums, as nbgrader's OverwriteCells
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") or meta.get("task"):
-                try:
-                    meta["checksum"] = gb.find_source_cell(meta["grade_id"], spec.name,
-                                                           spec.name).checksum
-                except MissingEntry:
-                    pass
+            if meta.get("grade_id") in self._checksums:
+                meta["checksum"] = self._checksums[meta["grade_id"]]
         resources = {"nbgrader": {"notebook": spec.name, "assignment": spec.name,
                                   "student": result.student, "db_url": self.db_url}}
         shared = _Shared(gb)
         saved = save.Gradebook, late.Gradebook
         save.Gradebook = late.Gradebook = shared
         try:
-            for step in self.steps:
-                nb, resources = step.preprocess(nb, resources)
+            with gb.db.no_autoflush:  # one flush and one commit per notebook, not per cell
+                for step in self.steps:
+                    nb, resources = step.preprocess(nb, resources)
         finally:
             save.Gradebook, late.Gradebook = saved
         gb.db.commit()
@@ -147,11 +176,13 @@ class Writer:
         return out
 
 
-def autograded_notebook(spec, result, source_nb: Path):
-    """The source notebook's cells, with the student's solution cells and the checks' output."""
+def autograded_notebook(spec, result, source):
+    """The source notebook (a path, or a parsed copy that is modified) with the student's
+    solution cells and the checks' output."""
     from ..notebook import read_regular_file
 
-    source = nbformat.read(str(source_nb), as_version=4)
+    if isinstance(source, (str, Path)):
+        source = nbformat.read(str(source), as_version=4)
     student_cells = {}
     try:
         submitted = json.loads(read_regular_file(Path(result.notebook)).decode("utf-8"))
