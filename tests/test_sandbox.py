@@ -259,3 +259,20 @@ def test_the_student_command_imports_nothing_unix_only():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_worker_killed_by_the_watchdog_is_replaced(tmp_path, monkeypatch):
+    """The watchdog kills a worker that overruns and starts another: the queued notebooks are
+    all graded, none is sent to the dead worker (it once crashed the run with BrokenPipeError)."""
+    import autograder.grading.pool as pool
+
+    monkeypatch.setattr(pool, "WATCHDOG_GRACE", -52.0)  # 8 s after a 60 s job starts: killed
+    slow = extra_cells(filled_notebook(A), "import time\ntime.sleep(30)")
+    subs = [Submission("slow", write_notebook(slow, tmp_path / "slow.ipynb"))]
+    subs += [Submission(f"honest{i}", write_notebook(filled_notebook(A),
+                                                     tmp_path / f"honest{i}.ipynb"))
+             for i in range(2)]
+    results = grade_all(subs, SPEC, jobs=1, settings=Settings(timeout=60, cell_timeout=40))
+    by = {r.student: r for r in results}
+    assert by["slow"].status == "timeout" and by["slow"].score == 0
+    assert by["honest0"].score == by["honest1"].score == SPEC.max_score
