@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID = 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -133,7 +134,7 @@ def _rlimits(limits: Limits, notes: list) -> None:
 
 
 def confine_student(limits: Limits, *, isolated: bool, workdir: str | None = None,
-                    uid: int | None = None) -> list:
+                    uid: int | None = None, rebind: list = ()) -> list:
     """Apply everything above to the calling (just forked, single-threaded) process.
 
     Returns notes for the instructor on what could not be applied; raises OSError if the process
@@ -145,6 +146,13 @@ def confine_student(limits: Limits, *, isolated: bool, workdir: str | None = Non
         _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                f"size={limits.workdir_mb}m,mode=0700")
+        for kept, path in rebind:  # whitelisted paths below /tmp, hidden by the fresh tmpfs
+            os.makedirs(path, exist_ok=True)
+            _mount(kept, path, None, MS_BIND | MS_REC, None)
+            try:
+                _mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None)
+            except OSError:
+                pass  # already read-only: a bind of a read-only bind
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
         try:  # a /proc that shows only this student's processes
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)

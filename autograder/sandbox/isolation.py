@@ -84,26 +84,45 @@ def bwrap_binary() -> str:
 
 
 def python_paths() -> list:
-    """What the interpreter and its installed packages need, as real paths."""
+    """What the interpreter and its installed packages need, as real paths.
+
+    ``sys.path[0]`` is the script's directory or, with ``-m``/``-c``, the working directory
+    (say, a course directory): it is never bound, unless Python runs with ``-P``/``-I``.
+    """
+    import site
+
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable)), str(PACKAGE)}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         paths.add(sysconfig.get_path(key))
-    for entry in sys.path:
-        if entry and os.path.isabs(entry) and os.path.exists(entry):
-            paths.add(entry)
-    repo = PACKAGE.parent
+    paths.update(getattr(site, "getsitepackages", lambda: [])())
+    entries = sys.path if sys.flags.safe_path else sys.path[1:]
+    paths.update(e for e in entries if e and os.path.isabs(e))
+    repo, cwd = PACKAGE.parent, os.path.realpath(os.getcwd())
     real = set()
     for p in paths:
         if not p or not os.path.exists(p):
             continue
         rp = os.path.realpath(p)
-        if rp == str(repo) or rp == "/":  # the repository itself (solutions, tests) stays out
+        # The repository itself (solutions, tests), the working directory, / and a whole home
+        # directory stay out; the grader's package is bound on its own.
+        if rp in (str(repo), "/", os.path.expanduser("~")) or (
+                rp == cwd and not sys.flags.safe_path):
             continue
         real.add(rp)
     # Drop paths inside another listed path: one bind covers them.
     return sorted(p for p in real if not any(p != q and p.startswith(q.rstrip("/") + "/")
                                              for q in real))
+
+
+KEEP = "/.autograder-keep"  # second mount points for whitelisted paths below /tmp
+
+
+def rebinds() -> list:
+    """``[(kept copy, path)]`` for whitelisted paths below /tmp: each student's fresh /tmp
+    would hide them, so the student process binds them back from their second mount point."""
+    return [(f"{KEEP}/{i}", p) for i, p in enumerate(python_paths())
+            if p == "/tmp" or p.startswith("/tmp/")]
 
 
 def bwrap_args() -> list:
@@ -112,6 +131,8 @@ def bwrap_args() -> list:
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--disable-userns",  # nobody inside may make a user namespace (to regain powers)
             "--cap-add", "CAP_SYS_ADMIN"]  # kept only to set up each student; dropped after
+    # /tmp first: a whitelisted path below it (a venv in /tmp) is bound on top of it.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     bound: list = []
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
@@ -122,7 +143,9 @@ def bwrap_args() -> list:
     for path in python_paths():
         if not any(path == b or path.startswith(b + "/") for b in bound):
             args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
+    for kept, path in rebinds():
+        args += ["--ro-bind", path, kept]
+    args += ["--chdir", "/tmp",
              "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "MPLBACKEND", "Agg",
@@ -140,7 +163,8 @@ def zygote_command(iso: Isolation, fd: int, uid: int | None = None,
     """argv that starts a zygote talking over file descriptor ``fd``. ``uid``: without
     isolation, the uid student processes switch to when grading as root."""
     python = [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(fd),
-              json.dumps({"isolated": iso.isolated, "uid": uid, "probe": probe})]
+              json.dumps({"isolated": iso.isolated, "uid": uid, "probe": probe,
+                          "rebind": rebinds() if iso.isolated else []})]
     if not iso.isolated:
         return python
     return [iso.bwrap, *bwrap_args(), *python]

@@ -45,7 +45,7 @@ class _Output(io.TextIOBase):
 
 
 def main(sock, limits: Limits, *, isolated: bool, workdir: str | None, uid: int | None,
-         broken: str = "") -> None:
+         broken: str = "", rebind: list = ()) -> None:
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # C-level output goes nowhere
@@ -54,7 +54,8 @@ def main(sock, limits: Limits, *, isolated: bool, workdir: str | None, uid: int 
         os.closerange(sock.fileno() + 1, 65536)
         if broken:
             raise RuntimeError(broken)
-        notes = confine_student(limits, isolated=isolated, workdir=workdir, uid=uid)
+        notes = confine_student(limits, isolated=isolated, workdir=workdir, uid=uid,
+                                rebind=rebind)
         for key in list(os.environ):
             if key.startswith(("AUTOGRADER", "NBGRADER", "JUPYTER")):
                 del os.environ[key]

@@ -61,8 +61,9 @@ def preload() -> None:
 
 
 class Zygote:
-    def __init__(self, sock: socket.socket, isolated: bool, uid: int | None) -> None:
-        self.sock, self.isolated, self.uid = sock, isolated, uid
+    def __init__(self, sock: socket.socket, isolated: bool, uid: int | None,
+                 rebind: list = ()) -> None:
+        self.sock, self.isolated, self.uid, self.rebind = sock, isolated, uid, list(rebind)
         self.children: dict = {}  # supervisor pid -> (student pid, workdir or None)
         self.spare = None  # (limits, supervisor pid, socket): forked ahead of the next spawn
         self.unreaped: list = []  # supervisors killed without waiting
@@ -154,7 +155,7 @@ class Zygote:
             from .student import main
 
             main(sock, limits, isolated=self.isolated, workdir=workdir, uid=self.uid,
-                 broken=broken)  # never returns
+                 broken=broken, rebind=self.rebind)  # never returns
         sock.close()
         os.write(report_w, f"{pid}\n".encode())
         os.close(report_w)
@@ -219,7 +220,7 @@ def main(argv: list) -> int:
     gc.collect()
     gc.freeze()  # the preloaded heap: never scanned again by a student's gc, never copied on it
     sock.sendall(b'{"ready": true}\n')  # the grader starts its clock on notebooks from here
-    Zygote(sock, isolated, config.get("uid")).serve()
+    Zygote(sock, isolated, config.get("uid"), config.get("rebind", [])).serve()
     return 0
 
 
