@@ -339,13 +339,22 @@ def _grade_class(layout, course: Path, cases: dict, extra_args=()) -> tuple:
     before = {"submitted": _digest_tree(course / "submitted"),
               "source": _digest_tree(course / "source"),
               "repo": _digest_tree(layout.repo / "solutions"),
-              "canary": (course / "canary.txt").read_text(), "shm": _shm()}
+              "canary": (course / "canary.txt").read_text(), "shm": _shm(),
+              "planted": _planted()}
     proc = layout.run(["grade", str(course), "--assignment", A, "--jobs", "2",
                        "--cell-timeout", "3", "--timeout", "120", "--quiet", *extra_args])
     listener.close()
     assert proc.returncode == 0, proc.stderr
     results = json.loads((course / "autograder" / A / "results.json").read_text())
     return {s["student"]: s for s in results["submissions"]}, before, proc.stderr
+
+
+def _planted() -> set:
+    """Files the hostile cases write, where they would land without isolation."""
+    names = [f"/tmp/{n}" for n in ("json.py", "numpy.py", "sitecustomize.py", "autograder.py",
+                                    "shared_answers.py")]
+    names += ["/dev/shm/shared_answers.py", "/var/tmp/shared_answers.py"]
+    return {n for n in names if os.path.exists(n)}
 
 
 def _shm() -> set:
@@ -485,7 +494,7 @@ def test_nothing_outlives_a_submission(run):
     leftover = subprocess.run(["pgrep", "-f", "sleep 987654"], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "a student's daemon survived the run"
     assert _shm() <= before["shm"], "a student left files in the machine's /dev/shm"
-    assert not Path("/tmp/json.py").exists() and not Path("/tmp/shared_answers.py").exists()
+    assert _planted() <= before["planted"], "a student's files landed in the machine's /tmp"
 
 
 def test_feedback_is_not_an_injection_channel(run):
