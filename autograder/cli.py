@@ -173,7 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _skip_slow_optional_imports() -> None:
+    """jsonschema (imported by nbformat and nbgrader) compiles 39 grammars when it is imported
+    if the optional ``rfc3987-syntax`` package is installed (jupyter-events asks for it): about
+    1.5 s of every command, for "iri" format checks that no notebook schema uses. A command
+    never needs them, so it makes that optional import fail."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+
+
 def main(argv=None) -> int:
+    _skip_slow_optional_imports()
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class RunLog:
     """What went wrong while the cells ran: one plain-data entry per cell that failed."""
 
     entries: list = field(default_factory=list)  # {"cell", "grade_id", "text", "module"}
+    seconds: float = 0.0  # spent executing the cells' code
 
     def add(self, cell: CodeCell, text: str, module: str | None = None) -> None:
         self.entries.append({"cell": cell.index, "grade_id": cell.grade_id, "text": text,
@@ -164,6 +166,7 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
         except Exception as exc:  # noqa: BLE001 - e.g. ValueError for null bytes
             log.add(cell, f"cannot be compiled ({type(exc).__name__}: {exc}).")
             continue
+        started = time.perf_counter()
         try:
             with time_limit(timeout):
                 exec(code, ns)  # noqa: S102 - running the notebook is the point
@@ -178,4 +181,6 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
                     module=getattr(exc, "name", None))
         except Exception as exc:  # noqa: BLE001
             log.add(cell, f"raised {type(exc).__name__}: {str(exc)[:200]}")
+        finally:
+            log.seconds += time.perf_counter() - started
     return ns, log

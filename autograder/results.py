@@ -70,6 +70,7 @@ class SubmissionResult:
     sha256: str = ""
     seconds: float = 0.0  # wall-clock time for this notebook
     check_seconds: float = 0.0  # of which inside the checks
+    cell_seconds: float = 0.0  # of which running the notebook's own cells (the student's code)
     isolation: list = field(default_factory=list)  # for the instructor: what the sandbox lacked
     skipped: bool = False  # taken from the ledger: unchanged since it was graded
 

@@ -59,6 +59,14 @@ class Assignment:
     name: str  # e.g. "01_information": the nbgrader assignment id and notebook stem
     title: str
     functions: tuple = field(default_factory=tuple)
+    # Modules the checks use that are slow to import (torch: seconds). The assignment module
+    # refers to them through `lazy_module`, so discovering assignments stays fast; a grading
+    # worker imports them before it takes work, outside every check's time limit.
+    imports: tuple = ()
+
+    def import_modules(self) -> None:
+        for name in self.imports:
+            importlib.import_module(name)
 
     def function(self, name: str) -> GradedFunction:
         for gf in self.functions:
@@ -69,6 +77,24 @@ class Assignment:
     @property
     def max_score(self) -> int:
         return sum(gf.max_score for gf in self.functions)
+
+
+class lazy_module:  # noqa: N801 - used like a module
+    """A module imported on first attribute access: ``torch = lazy_module("torch")``.
+
+    Every assignment module is imported to discover the assignments (by the command line, the
+    grading workers, the tests); one that imported torch at the top would cost each of them
+    seconds. List the module in ``Assignment.imports`` too, so that the worker imports it
+    before grading rather than inside a timed check."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
 
 
 def _discover() -> dict:

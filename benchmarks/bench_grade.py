@@ -7,8 +7,9 @@ tests/variants), untouched stubs, and misbehaving ones (a syntax error, a crashi
 a cell printing a lot, a slow cell, a cheater who monkeypatches numpy) — into two identical
 nbgrader course directories. Grades one with nbgrader's own `autograde` and the other with
 `autograder grade`, checks that every honest submission gets the same score from both, and
-prints submissions per minute for each, their ratio, and our per-submission overhead (time not
-spent inside the checks). Not a test: timings depend on the machine.
+prints submissions per minute for each, their ratio, and per submission: the time inside the
+checks, the time the notebook's own cells ran, and the grader's overhead (everything else, over
+the whole run's worker-seconds). Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -130,8 +131,10 @@ def bench_one(a: str, args, tmp: Path) -> int:
     results = json.loads((ours / "autograder" / a / "results.json").read_text())
     mine = {s["student"]: s for s in results["submissions"]}
     checks = sum(s["check_seconds"] for s in mine.values())
-    worker = sum(s["seconds"] - s["check_seconds"] for s in mine.values()) / n
-    run_level = (t_ours * args.jobs - checks) / n
+    cells = sum(s.get("cell_seconds", 0.0) for s in mine.values())
+    worker = sum(s["seconds"] - s["check_seconds"] - s.get("cell_seconds", 0.0)
+                 for s in mine.values()) / n
+    slots = t_ours * args.jobs  # worker-seconds the run occupied
     print()
     print("| grader | wall time | submissions/min |")
     print("|---|---|---|")
@@ -141,10 +144,14 @@ def bench_one(a: str, args, tmp: Path) -> int:
     print(f"| autograder grade --jobs {args.jobs} | {t_ours:.1f} s | {60 * n / t_ours:.0f} |")
     if t_nbgrader:
         print(f"\nspeed-up: {t_nbgrader / t_ours:.1f}x")
-    print(f"time inside the checks: {checks / n:.2f} s per submission; overhead per "
-          f"submission: {worker:.2f} s inside a worker (start a sandboxed process, run the "
-          f"cells, stop it), {run_level:.2f} s over the whole run (worker start-up, "
-          f"gradebook and feedback writing included)")
+    # Per submission, the run's worker-seconds (wall time x jobs) split into: the checks, the
+    # notebook's own cells (the student's code, which nbgrader runs too), and the grader's
+    # overhead: everything else, in a worker (start a sandboxed process, send the cells, stop
+    # it) and around it (the command's and the workers' start-up, recording each result).
+    print(f"per submission: {checks / n:.2f} s inside the checks, {cells / n:.2f} s running "
+          f"the notebook's own cells; the grader's overhead {worker:.3f} s inside a worker, "
+          f"{(slots - checks - cells) / n:.3f} s over the whole run (start-up and recording "
+          f"included; {(slots - checks) / n:.2f} s counting the cells as overhead too)")
     statuses = {}
     for s in mine.values():
         statuses[s["status"]] = statuses.get(s["status"], 0) + 1

@@ -7,6 +7,7 @@ import datetime
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from autograder.bridge.course import init_course, nbgrader
@@ -45,3 +46,12 @@ def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
         nb = gb.find_submission_notebook(A, A, "blank")
         comments = {c.name: c.auto_comment for c in nb.comments}
         assert comments and all(text == "No response." for text in comments.values()), comments
+        blank = {g.name: g.auto_score for g in nb.grades}
+        assert blank and not any(blank.values()), blank
+        filled = gb.find_submission_notebook(A, A, "early")
+        assert all(g.auto_score == g.max_score and not g.needs_manual_grade
+                   for g in filled.grades)
+        assert not any(c.auto_comment for c in filled.comments)
+    for student in ("early", "late", "blank"):  # written without nbformat's own validation
+        nbformat.validate(nbformat.read(course / "autograded" / student / A / f"{A}.ipynb",
+                                        as_version=nbformat.NO_CONVERT))

@@ -16,7 +16,7 @@ A fully masked row (no True entry) is unspecified by the contract and never gene
 forward, hands the cache it returned back untouched and computes the expected gradients from the
 inputs it gave the forward, so a wrong forward costs only the forward's points.
 
-torch is imported when this module is imported (the grader's workers have it loaded already):
+torch is imported by the grading worker before any check runs (``ASSIGNMENT.imports``):
 importing it inside a check could take longer than a check's time limit.
 tests/test_properties_06.py verifies the oracles here against torch.
 """
@@ -30,13 +30,10 @@ import numpy as np
 from ..checks import (CheckFailure, Context, NotImplementedYet, as_float_array,
                       central_difference_grad, check_shape, compare, compare_scaled, fmt,
                       relative_error, unpack)
-from ..spec import Assignment, GradedFunction, Section
+from ..spec import Assignment, GradedFunction, Section, lazy_module
 
-try:  # see the module doc
-    import torch
-    import torch.nn.functional as F  # noqa: N812
-except ImportError:  # pragma: no cover - torch is a dependency of the course
-    torch = F = None
+torch = lazy_module("torch")  # see the module doc
+F = lazy_module("torch.nn.functional")
 
 PAGE = "chapters/06_attention"
 
@@ -721,6 +718,7 @@ def ln_backward_torch(ctx: Context) -> None:
 ASSIGNMENT = Assignment(
     name="06_attention",
     title="Attention",
+    imports=("torch", "torch.nn.functional"),
     functions=(
         GradedFunction(
             "scaled_dot_product_attention", SDPA,

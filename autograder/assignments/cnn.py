@@ -27,15 +27,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-# torch is imported when this module is imported, outside the time limit of every check; the
-# grading workers and the student processes import it anyway (see autograder/sandbox.py).
-import torch
-import torch.nn.functional as TF
-
 from ..checks import (CheckFailure, Context, NotImplementedYet, as_float_array, as_scalar,
                       central_difference_grad, check_shape, compare, compare_scaled, fmt,
                       relative_error, unpack)
-from ..spec import Assignment, GradedFunction, Section
+from ..spec import Assignment, GradedFunction, Section, lazy_module
+
+# Imported on first use; ASSIGNMENT.imports has the grading worker import it before any check
+# runs, so that no check's time limit pays for it.
+torch = lazy_module("torch")
+TF = lazy_module("torch.nn.functional")
 
 PAGE = "chapters/04_cnn"
 
@@ -1036,6 +1036,7 @@ def drop_backward_hidden(ctx: Context) -> None:
 ASSIGNMENT = Assignment(
     name="04_cnn",
     title="Convolutional networks",
+    imports=("torch", "torch.nn.functional"),
     functions=(
         GradedFunction(
             "conv_output_size", OUTPUT_SIZE,

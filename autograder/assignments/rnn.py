@@ -12,7 +12,7 @@ reference solution and with PyTorch (``torch.nn.RNN``; ``torch.nn.LSTM`` with it
 permuted to this course's gate order i, f, o, g) on random sizes including T = 1, N = 1, H ≠ D,
 saturated activations and long sequences. Their messages give sizes and errors only.
 
-torch is imported when this module is imported (the grader's workers have it loaded already):
+torch is imported by the grading worker before any check runs (``ASSIGNMENT.imports``):
 importing it inside a check could take longer than a check's time limit.
 tests/test_properties_05.py verifies the oracles here against torch.autograd.
 """
@@ -26,12 +26,9 @@ import numpy as np
 from ..checks import (CheckFailure, Context, NotImplementedYet, as_float_array, as_scalar,
                       central_difference_grad, check_shape, compare, compare_scaled, fmt,
                       relative_error, unpack)
-from ..spec import Assignment, GradedFunction, Section
+from ..spec import Assignment, GradedFunction, Section, lazy_module
 
-try:  # see the module doc
-    import torch
-except ImportError:  # pragma: no cover - torch is a dependency of the course
-    torch = None
+torch = lazy_module("torch")  # see the module doc
 
 PAGE = "chapters/05_rnn"
 
@@ -789,6 +786,7 @@ def clip_hidden_torch(ctx: Context) -> None:
 ASSIGNMENT = Assignment(
     name="05_rnn",
     title="Recurrent networks",
+    imports=("torch", "torch.nn.functional"),
     functions=(
         GradedFunction(
             "rnn_step_forward", CELL,

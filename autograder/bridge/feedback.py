@@ -8,6 +8,7 @@ and the HTML is rendered with raw HTML disabled, so a submission cannot inject m
 
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 
@@ -48,10 +49,15 @@ def markdown(assignment, result) -> str:
     return "\n".join(lines)
 
 
-def to_html(text: str, title: str) -> str:
+@functools.lru_cache(maxsize=1)
+def _renderer():
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def to_html(text: str, title: str) -> str:
+    body = _renderer().render(text)
     style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
              "pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}")

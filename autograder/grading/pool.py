@@ -167,11 +167,14 @@ class Settings:
 def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
               tiers=(PUBLIC, HIDDEN), settings: Settings | None = None,
               ledger: Ledger | None = None, force: bool = False, on_result=None,
-              iso: Isolation | None = None) -> list:
+              iso: Isolation | None = None, prepare=None) -> list:
     """Grade a list of :class:`Submission`; returns results in the same order.
 
     ``on_result(result)`` is called as each one is known (including those taken unchanged
-    from ``ledger``). Raises :class:`GraderError` if the graders cannot start.
+    from ``ledger``). ``prepare()``, if given, is called once the workers are starting and
+    before the first ``on_result``: the caller's own set-up (opening the gradebook) overlaps
+    with theirs (importing numpy, loading the reference). Raises :class:`GraderError` if the
+    graders cannot start.
     """
     tiers = tuple(tiers)
     settings = settings or Settings()
@@ -179,6 +182,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     gkey = grader_key(assignment, tiers, dict(settings.to_json(), isolation=iso.mode))
     results: list = [None] * len(submissions)
     pending = []
+    known = []  # (index, result, record it?) of results known without grading: told after prepare
     max_score = sum(gf.points(t) for gf in assignment.functions for t in tiers)
 
     def done(i: int, result: SubmissionResult, record_it: bool) -> None:
@@ -197,16 +201,21 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         if problem:
             digest = "problem:" + hashlib.sha256(problem.encode()).hexdigest()
             cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
-            done(i, cached or _result_from({"status": "unreadable", "notes": [problem]}, sub,
-                                           digest, assignment, tiers, max_score), not cached)
+            known.append((i, cached or _result_from({"status": "unreadable", "notes": [problem]},
+                                                    sub, digest, assignment, tiers, max_score),
+                          not cached))
             continue
         cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
         if cached is not None:
-            done(i, cached, False)
+            known.append((i, cached, False))
             continue
         pending.append({"id": i, "path": str(sub.path.absolute()), "sha256": digest,
                         "timeout": settings.timeout})
     if not pending:
+        if prepare:
+            prepare()
+        for args in known:
+            done(*args)
         return results
 
     config = {"assignment": assignment.name, "tiers": list(tiers),
@@ -244,6 +253,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
 
     try:
         workers = [start(k) for k in range(n_workers)]
+        if prepare:
+            prepare()
+        for args in known:
+            done(*args)
         while any(r is None for r in results):
             for key, _ in sel.select(timeout=1.0):
                 w = key.data
@@ -313,6 +326,7 @@ def _result_from(record: dict, sub: Submission, digest: str, assignment: Assignm
                               notes=_clip(record.get("notes", [])), sha256=digest,
                               seconds=float(record.get("seconds", 0.0)),
                               check_seconds=float(record.get("check_seconds", 0.0)),
+                              cell_seconds=float(record.get("cell_seconds", 0.0)),
                               isolation=_clip(record.get("isolation", [])))
     functions = record.get("functions", {})
     for gf in assignment.functions:

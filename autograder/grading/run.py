@@ -76,23 +76,30 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
                    / f"autograder-{spec.name}")
     out = Path(req.out or default_out).resolve()
     db_url = req.db or (f"sqlite:///{course / 'gradebook.db'}" if course else None)
-    writer = None
+    source_nb = course / "source" / spec.name / f"{spec.name}.ipynb" if course else None
     if course:
-        source_nb = course / "source" / spec.name / f"{spec.name}.ipynb"
         if not source_nb.exists():
             raise UsageError(f"{source_nb} not found: is {course} an nbgrader course directory "
                              f"with this assignment in source/?")
         os.environ.setdefault("AUTOGRADER_SOLUTIONS", str(course / "source"))
-        from ..bridge.gradebook import GradebookError, Writer, check_ready
-
-        try:
-            check_ready(db_url, spec.name)
-        except GradebookError as exc:
-            raise UsageError(str(exc)) from None
-        writer = Writer(db_url, spec, source_nb, course)
-    from ..bridge.feedback import write as write_feedback
-
     ledger = Ledger(out / "ledger.jsonl")
+    writer = None
+    write_feedback = None
+
+    def prepare() -> None:
+        """Runs while the workers start: importing nbgrader and opening the gradebook take
+        about as long as a worker's start-up."""
+        nonlocal writer, write_feedback
+        from ..bridge.feedback import write as write_feedback
+
+        if course:
+            from ..bridge.gradebook import GradebookError, Writer, check_ready
+
+            try:
+                check_ready(db_url, spec.name)
+            except GradebookError as exc:
+                raise UsageError(str(exc)) from None
+            writer = Writer(db_url, spec, source_nb, course)
 
     def record(result: SubmissionResult) -> None:
         if not result.skipped:
@@ -105,7 +112,7 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
     iso = isolation()
     try:
         results = grade_all(subs, spec, jobs=req.jobs, settings=req.settings, ledger=ledger,
-                            force=req.force, on_result=record, iso=iso)
+                            force=req.force, on_result=record, iso=iso, prepare=prepare)
     finally:
         if writer is not None:
             writer.__exit__(None, None, None)

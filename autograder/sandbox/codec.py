@@ -113,6 +113,17 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
     return enc(obj, 0), buffers
 
 
+def _torch():
+    """torch, imported outside any check's time limit if this is its first use here (the
+    grading worker imports it up front only for assignments that list it)."""
+    if "torch" not in sys.modules:
+        from ..evaluate import untimed
+
+        with untimed():
+            import torch  # noqa: F401
+    return sys.modules["torch"]
+
+
 def _is_tensor(x: Any) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
@@ -159,9 +170,7 @@ def decode(tree: Any, buffers: list, resolve: Callable[[int], Any] | None = None
         if "$n" in x:
             return array(x, "$n")[()]
         if "$tensor" in x:
-            import torch
-
-            return torch.from_numpy(array(x, "$tensor"))
+            return _torch().from_numpy(array(x, "$tensor"))
         if "$t" in x:
             return tuple(dec(v, depth + 1) for v in x["$t"])
         if "$l" in x:

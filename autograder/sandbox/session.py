@@ -112,6 +112,7 @@ class Session:
         self.entries: list = []  # what went wrong running cells, from the latest start
         self.isolation_notes: list = []
         self.starts = 0
+        self.cell_seconds = 0.0  # executing the cells' code, as the student's process timed it
         self.pid: int | None = None
         self.sock: socket.socket | None = None
 
@@ -142,6 +143,7 @@ class Session:
             self.starts += 1
             self._start()
             current = None
+            started = time.monotonic()
             try:
                 codec.send(self.sock, {"op": "cells", "skip": {str(k): v for k, v in
                                                                self.skip.items()},
@@ -157,6 +159,8 @@ class Session:
                         current = index
                     elif header.get("event") == "ready":
                         self.entries = _entries(header.get("entries"))
+                        self.cell_seconds += _seconds(header.get("seconds"),
+                                                      time.monotonic() - started)
                         break
                     else:
                         raise codec.CodecError("unexpected message")
@@ -277,6 +281,14 @@ def _entries(raw) -> list:
 
 class _Timeout(Exception):
     pass
+
+
+def _seconds(claimed, elapsed: float) -> float:
+    """A time the student's process reported (only a statistic), kept within what the grader
+    saw elapse."""
+    if type(claimed) not in (int, float) or not 0 <= claimed < float("inf"):
+        return 0.0
+    return min(float(claimed), elapsed)
 
 
 def _describe_end(how: str) -> str:

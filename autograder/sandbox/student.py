@@ -121,7 +121,7 @@ def _serve(sock) -> None:
                                filename=header.get("filename", "notebook"), skip=skip,
                                before_cell=lambda c: send(sock, {"event": "cell",
                                                                  "index": c.index}))
-            send(sock, {"event": "ready", "entries": log.entries})
+            send(sock, {"event": "ready", "entries": log.entries, "seconds": log.seconds})
             continue
         try:
             args, kwargs = decode(header["payload"], buffers, resolve=resolve)
