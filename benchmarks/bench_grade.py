@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -39,8 +40,13 @@ def _source_of(fn) -> str:
 
     text = textwrap.dedent(inspect.getsource(fn))
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("@")]
-    header = "import numpy as np\nimport scipy.special\nimport scipy.stats\nimport torch\n"
-    return header + "\n".join(lines).replace(f"def {fn.__name__}(", "def __NAME__(")
+    body = "\n".join(lines)
+    # The imports the function uses, as a student would write them.
+    header = "import numpy as np\n" + "".join(
+        line for name, line in (("scipy", "import scipy.special\nimport scipy.stats\n"),
+                                ("torch", "import torch\n"))
+        if re.search(rf"\b{name}\b", body))
+    return header + body.replace(f"def {fn.__name__}(", "def __NAME__(")
 
 
 def _extra(nb: dict, source: str) -> dict:

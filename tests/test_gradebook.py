@@ -55,3 +55,16 @@ def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
     for student in ("early", "late", "blank"):  # written without nbformat's own validation
         nbformat.validate(nbformat.read(course / "autograded" / student / A / f"{A}.ipynb",
                                         as_version=nbformat.NO_CONVERT))
+
+
+def test_an_assignment_missing_from_the_gradebook_stops_the_run_with_a_reason(tmp_path):
+    """The gradebook is opened while the workers start: its problems still end the run at once
+    with the instructor's next step, not a traceback."""
+    course = init_course(tmp_path / "course", [A])  # no generate_assignment: not in the gradebook
+    write_notebook(filled_notebook(A), course / "submitted" / "ann" / A / f"{A}.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course),
+                           "--assignment", A, "--jobs", "1", "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert "generate_assignment" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (course / "autograded").exists()

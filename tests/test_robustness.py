@@ -129,7 +129,10 @@ CASES = {
     "unmounts_and_unshares": (lambda: extra_cell(exercise_notebook(A), UNMOUNT, at=3), 0),
     "kills_the_grader": (lambda: extra_cell(filled_notebook(A), KILL_ALL), FULL),
     "leaves_a_daemon": (lambda: extra_cell(filled_notebook(A), DAEMON), FULL),
-    "shared_storage_writer": (lambda: extra_cell(filled_notebook(A), SHARE_WRITE, at=50), FULL),
+    "shared_storage_writer": (lambda: extra_cell(filled_notebook(A), SHARE_WRITE.replace(
+        "__ANSWERS__", repr("\n".join(_solution(f) for f in ("entropy", "cross_entropy",
+                                                               "kl_divergence")))), at=50),
+                              FULL),
     "shared_storage_reader": (lambda: extra_cell(exercise_notebook(A), SHARE_READ, at=50), 0),
     "mutates_and_patches": (lambda: extra_cell(filled_notebook(A, {"entropy": (
         _solution("entropy").replace("def entropy(", "def _entropy(") +
@@ -241,8 +244,7 @@ if os.fork() == 0:
 """
 
 SHARE_WRITE = """
-import inspect
-src = '\\n'.join(inspect.getsource(f) for f in (entropy, cross_entropy, kl_divergence))
+src = __ANSWERS__
 for d in ('/dev/shm', '/tmp', '/var/tmp'):
     try:
         open(d + '/shared_answers.py', 'w').write('import numpy as np\\n' + src)

@@ -225,6 +225,81 @@ def test_student_values_arrive_as_data(tmp_path):
                                                 ("entropy", "log_softmax", "gaussian_mle"))
 
 
+SERVE_ANSWERS = """
+import socket
+answer = __ANSWER__.encode()
+servers = []
+for family, address in ((socket.AF_INET, ('127.0.0.1', 47321)),
+                        (socket.AF_UNIX, '\\0autograder-answers')):
+    s = socket.socket(family)
+    if family == socket.AF_INET:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(address); s.listen(); s.settimeout(0.1); servers.append(s)
+socket.create_connection(('127.0.0.1', 47321), 1).close()  # its own loopback works
+for _ in range(60):
+    for s in servers:
+        try:
+            c, _ = s.accept(); c.sendall(answer); c.close()
+        except OSError:
+            pass
+"""
+
+FETCH_ANSWERS = """
+import socket, time
+for _ in range(60):
+    for family, address in ((socket.AF_INET, ('127.0.0.1', 47321)),
+                            (socket.AF_UNIX, '\\0autograder-answers')):
+        try:
+            c = socket.socket(family); c.settimeout(0.5); c.connect(address)
+            exec(c.recv(1 << 20).decode(), globals())
+        except OSError:
+            pass
+    time.sleep(0.1)
+"""
+
+
+def test_students_graded_at_the_same_time_cannot_reach_each_other(tmp_path):
+    """Two workers, two notebooks: graded at the same time, in one zygote's copies. One serves
+    its answers on loopback TCP and an abstract Unix socket for 6 s; the other cannot fetch
+    them (each worker's copy has a network namespace of its own)."""
+    from tests.test_robustness import _solution
+
+    serve = SERVE_ANSWERS.replace("__ANSWER__", repr("import numpy as np\n" +
+                                                     _solution("entropy")))
+    subs = [Submission("server", write_notebook(extra_cells(filled_notebook(A), serve, at=50),
+                                                tmp_path / "s.ipynb")),
+            Submission("fetcher", write_notebook(extra_cells(exercise_notebook(A),
+                                                             FETCH_ANSWERS, at=50),
+                                                 tmp_path / "f.ipynb"))]
+    by = {r.student: r for r in grade_all(subs, SPEC, jobs=2)}
+    assert by["server"].score == SPEC.max_score and not by["server"].notes, by["server"].notes
+    assert by["fetcher"].functions["entropy"].score == 0
+
+
+def test_the_zygote_preloads_what_the_notebooks_mention():
+    from autograder.sandbox.zygote import heavy_packages
+
+    assert heavy_packages(["import math\nimport numpy as np", "x = 'a torchlight'"]) == []
+    assert heavy_packages(["def f(x):\n    import torch\n    return x",
+                           "from scipy import special", "plt = __import__('matplotlib')"]) \
+        == ["matplotlib", "scipy", "torch"]
+
+
+def test_packages_nobody_mentions_are_imported_by_the_student(tmp_path):
+    """The zygote preloads only the slow packages the class's notebooks mention; one a notebook
+    reaches some other way is imported in the student's own process, and works."""
+    hidden = ("def entropy(p, base=np.e):\n"
+              "    t = __import__('to' + 'rch')\n"
+              "    q = t.as_tensor(np.asarray(p, dtype=float))\n"
+              "    h = -(t.special.xlogy(q, q)).sum(-1) / np.log(base)\n"
+              "    return h.numpy()\n")
+    sub = Submission("sly", write_notebook(filled_notebook(A, {"entropy": hidden}),
+                                           tmp_path / "sly.ipynb"))
+    result = grade_all([sub], SPEC, jobs=1)[0]
+    assert result.functions["entropy"].score == SPEC.function("entropy").max_score, \
+        result.functions["entropy"].messages
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="bubblewrap as root is only tried by root")
 def test_the_sandbox_holds_when_bubblewrap_runs_as_root(tmp_path):
     """Where an unprivileged uid cannot read the interpreter (pyenv under a 0700 /root), root

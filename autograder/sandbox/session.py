@@ -1,7 +1,8 @@
 """The grader's side of the sandbox: the zygote it starts, and one session per submission.
 
-:class:`Zygote` starts the fork server in the sandbox chosen by
-:mod:`autograder.sandbox.isolation` and asks it for student processes. :class:`Session` runs a
+:class:`ForkServer` starts the run's fork server in the sandbox chosen by
+:mod:`autograder.sandbox.isolation`; each grading worker's :class:`Zygote` talks to its own copy
+of it and asks it for student processes. :class:`Session` runs a
 notebook's cells in one of them and forwards ``ctx.call`` / ``ctx.run`` requests
 (:class:`RemoteBackend`). When the process dies — a segfault, ``os._exit``, a cell that will not
 stop, a malformed message — the session notes which cell did it, starts a fresh process and runs
@@ -23,7 +24,8 @@ from ..evaluate import CheckTimeout
 from ..notebook import note_text
 from . import codec
 from .confine import Limits
-from .isolation import SANDBOX_UID_BASE, Isolation, drop_privileges, zygote_command
+from .isolation import (MALLOC_ENV, SANDBOX_UID_BASE, Isolation, drop_privileges,
+                        zygote_command)
 
 MAX_STARTS = 6
 GRACE = 2.0  # seconds the grader waits beyond a limit the student process enforces itself
@@ -39,25 +41,67 @@ class SessionFailed(Exception):
     """The student's process cannot be (re)started; the message is for the student."""
 
 
-class Zygote:
-    """A fork server in the sandbox; ``spawn`` gives a confined student process."""
+class ForkServer:
+    """The run's one zygote in the sandbox (started by the pool): ``connect`` gives a socket
+    to a copy of it that serves one grading worker. ``heavy``: the slow packages the run's
+    notebooks mention, imported once in the zygote (``zygote.heavy_packages``)."""
 
-    def __init__(self, iso: Isolation, slot: int = 0) -> None:
+    def __init__(self, iso: Isolation, heavy=()) -> None:
         self.iso = iso
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        uid = SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
-        preexec = drop_privileges(uid) if iso.drop_to_uid and uid is not None else None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        as_root = os.geteuid() == 0
+        preexec = drop_privileges(SANDBOX_UID_BASE) if iso.drop_to_uid and as_root else None
         self.proc = subprocess.Popen(
-            zygote_command(iso, theirs.fileno(), uid=uid if not iso.isolated else None),
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=preexec, start_new_session=True)
+            zygote_command(iso, theirs.fileno(), heavy=heavy), pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=preexec, start_new_session=True, env=dict(os.environ, **MALLOC_ENV))
         theirs.close()
-        self.sock = ours
+        self.control = ours
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def connect(self, slot: int) -> socket.socket:
+        """A socket for worker ``slot``'s :class:`Zygote`. Returns at once: the copy answers
+        ``{"ready": true}`` on it once the zygote has finished importing."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Without a sandbox, root's students switch to one unprivileged uid per worker.
+        uid = SANDBOX_UID_BASE + slot if os.geteuid() == 0 and not self.iso.isolated else None
+        try:
+            socket.send_fds(self.control, [json.dumps({"uid": uid}).encode()],
+                            [theirs.fileno()])
+        except OSError:
+            pass  # the zygote is gone: the worker finds its socket closed and says so
+        finally:
+            theirs.close()
+        return ours
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        except OSError:
+            pass
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+class Zygote:
+    """A grading worker's copy of the fork server; ``spawn`` gives a confined student
+    process."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.notes: list = []  # for the instructor: what this copy of the zygote could not do
 
     def wait_ready(self, timeout: float = 300.0) -> None:
         """Wait until the zygote has imported everything (it says so once, at start)."""
-        if not self._line(timeout).get("ready"):
+        msg = self._line(timeout)
+        if not msg.get("ready"):
             raise GraderFault("the sandbox's fork server did not start")
+        self.notes = [str(n)[:300] for n in msg.get("notes", [])][:5]
 
     def _line(self, timeout: float = 120.0) -> dict:
         self.sock.settimeout(timeout)
@@ -92,14 +136,9 @@ class Zygote:
 
     def close(self) -> None:
         try:
-            self.sock.close()
+            self.sock.close()  # the copy serving this worker exits, and its students with it
         except OSError:
             pass
-        try:
-            self.proc.kill()
-        except OSError:
-            pass
-        self.proc.wait()
 
 
 class Session:

@@ -1,11 +1,16 @@
 """The fork server: ``python -I -m autograder.sandbox.zygote FD CONFIG``, inside the sandbox.
 
-Each grading worker starts one zygote (through bwrap, see :mod:`autograder.sandbox.isolation`)
-and talks to it over the inherited socket ``FD`` in JSON lines. The zygote imports numpy, torch,
-matplotlib and the check harness once; a student process is then a fork away (about a
-millisecond). The zygote never holds a reference solution: it is a separate program.
+A grading run starts one zygote (through bwrap, see :mod:`autograder.sandbox.isolation`). It
+imports numpy, the check harness and whichever of torch, scipy, matplotlib and sympy the run's
+notebooks mention (:func:`heavy_packages`) once — seconds — and then serves the
+*control* socket ``FD`` (SOCK_SEQPACKET): each message carries one socket, and the zygote forks
+a copy of itself that serves that socket for one grading worker. So the imports are paid once
+per run however many workers there are, and their memory is shared. A worker's copy exits when
+the worker's end of its socket closes (the worker died or finished), taking its student
+processes with it; all of them die with the zygote. The zygote never holds a reference solution:
+it is a separate program.
 
-Requests:
+A worker's copy answers requests in JSON lines; it first sends ``{"ready": true}``.
 
 ``{"op": "probe"}``
     reply ``{"ok": true}`` (isolation detection: everything imported inside the sandbox).
@@ -33,30 +38,53 @@ import tempfile
 from . import confine
 
 
-def preload() -> None:
-    """Import what every student process needs, so that forks start ready."""
+# Packages that take a second or more to import, by the name a notebook would mention, with
+# what to import for it: torch's autograd imports sympy lazily, inside a student's timed call.
+HEAVY = {
+    "torch": ("torch", "sympy"),
+    "scipy": ("scipy.special", "scipy.stats"),
+    "matplotlib": ("matplotlib.pyplot",),
+    "sympy": ("sympy",),
+}
+
+
+def heavy_packages(sources) -> list:
+    """The :data:`HEAVY` packages that any of these code cells mention (a word match, so an
+    import inside a function body counts too)."""
+    import re
+
+    found = set()
+    for source in sources:
+        found.update(name for name in HEAVY if name not in found
+                     and re.search(rf"\b{name}\b", source))
+    return sorted(found)
+
+
+def preload(heavy=()) -> None:
+    """Import what student processes need, so that forks start ready: always numpy, the check
+    harness and what running cells uses; of the :data:`HEAVY` packages, those the run's
+    notebooks mention (a student process imports anything else itself, as Python would)."""
     import numpy  # noqa: F401
-    import torch
+    import numpy.random  # noqa: F401 - numpy 2 imports it on first use
 
-    torch.set_num_threads(1)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401 - builds the font cache once per zygote
-    except ImportError:  # pragma: no cover
-        pass
     from ..harness import load_all
+    from ..notebook import _python_source
 
     load_all()
-    # What students' code and torch import lazily (torch's autograd imports sympy): loaded once
-    # here rather than, slowly, inside a student's timed call.
-    for name in ("scipy.special", "scipy.stats", "sympy", "decimal", "multiprocessing.pool",
-                 "IPython.core.inputtransformer2"):
+    for name in ("decimal", "multiprocessing.pool", "IPython.core.inputtransformer2"):
         try:
             __import__(name)
         except ImportError:  # pragma: no cover
             pass
+    _python_source("x = 1\n")  # IPython's transformer builds its tables on first use
+    for package in heavy:
+        for name in HEAVY.get(package, ()):
+            try:
+                __import__(name)
+            except ImportError:
+                pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     from . import student  # noqa: F401
 
 
@@ -201,6 +229,53 @@ class Zygote:
         return f"exit {code}"
 
 
+def serve_workers(control: socket.socket, isolated: bool, rebind: list) -> None:
+    """Fork one :class:`Zygote` per socket received on ``control`` (with the message
+    ``{"uid": ...}``: the uid its students switch to when there is no sandbox, else null)."""
+    children = []
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 4096, 4)
+        except InterruptedError:
+            continue
+        if not msg:
+            return  # the grader is gone: the workers' copies die with this process
+        try:
+            uid = json.loads(msg).get("uid")
+        except (ValueError, AttributeError):
+            uid = None
+        for fd in fds[1:]:
+            os.close(fd)
+        if fds:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    control.close()
+                    confine.die_with_parent()  # a fork does not inherit it
+                    sock = socket.socket(fileno=fds[0])
+                    notes = []
+                    if isolated:
+                        try:
+                            confine.new_network()
+                        except OSError as exc:
+                            notes.append(f"students graded at the same time share a network "
+                                         f"namespace (no network): {exc}")
+                    # the worker's clock starts here
+                    sock.sendall(json.dumps({"ready": True, "notes": notes}).encode() + b"\n")
+                    Zygote(sock, isolated, uid if isinstance(uid, int) else None,
+                           rebind).serve()
+                finally:
+                    os._exit(0)
+            os.close(fds[0])
+            children.append(pid)
+        for pid in list(children):  # reap the copies of workers that have finished
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    children.remove(pid)
+            except ChildProcessError:
+                children.remove(pid)
+
+
 def main(argv: list) -> int:
     fd, config = int(argv[0]), json.loads(argv[1])
     sock = socket.socket(fileno=fd)
@@ -214,13 +289,12 @@ def main(argv: list) -> int:
 
         Zygote(sock, isolated, None).serve()
         return 0
-    preload()
+    preload(config.get("heavy", []))
     import gc
 
     gc.collect()
     gc.freeze()  # the preloaded heap: never scanned again by a student's gc, never copied on it
-    sock.sendall(b'{"ready": true}\n')  # the grader starts its clock on notebooks from here
-    Zygote(sock, isolated, config.get("uid"), config.get("rebind", [])).serve()
+    serve_workers(sock, isolated, config.get("rebind", []))
     return 0
 
 
