@@ -258,8 +258,8 @@ def serve_workers(control: socket.socket, isolated: bool, rebind: list) -> None:
                         try:
                             confine.new_network()
                         except OSError as exc:
-                            notes.append(f"students graded at the same time share a network "
-                                         f"namespace (no network): {exc}")
+                            notes.append(f"this worker's students got no network namespace of "
+                                         f"their own with a loopback ({exc})")
                     # the worker's clock starts here
                     sock.sendall(json.dumps({"ready": True, "notes": notes}).encode() + b"\n")
                     Zygote(sock, isolated, uid if isinstance(uid, int) else None,
