@@ -87,7 +87,8 @@ def make_class(assignment: str, n: int, seed: int) -> dict:
         elif kind < 17:
             out[name] = (exercise_notebook(assignment), True)
         elif kind < 19:
-            label = list(MISBEHAVING)[i % len(MISBEHAVING)]
+            # two misbehaving students per twenty, cycling through every kind
+            label = list(MISBEHAVING)[(2 * (i // 20) + kind - 17) % len(MISBEHAVING)]
             out[name + "_" + label] = (_extra(filled_notebook(assignment), MISBEHAVING[label]),
                                        True)
         else:

@@ -219,3 +219,48 @@ def test_grade_without_reference_says_why(tmp_path):
                       str(tmp_path / "out"), env=env)
     assert proc.returncode == 2
     assert "reference solution" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_feedback_page_says_what_the_markdown_says_and_escapes_everything():
+    """The HTML page is rendered directly (not through a Markdown parser): it must carry the
+    same text as the Markdown file rendered by a CommonMark parser, and no markup from the
+    submission."""
+    from html.parser import HTMLParser
+
+    from markdown_it import MarkdownIt
+
+    from autograder.bridge import feedback
+    from autograder.results import Failure, FunctionResult, SubmissionResult
+
+    hostile = "<img src=x onerror=alert(1)> ``` `tick` & </pre><script>x()</script>"
+    functions = {gf.name: FunctionResult(gf.name, 0, gf.max_score) for gf in SPEC.functions}
+    first = SPEC.functions[0].name
+    functions[first] = FunctionResult(first, 1, 3, [Failure("public", "shape", hostile),
+                                                    Failure("not graded", "", "line1\nline2")],
+                                      review="reread “Entropy” in the book (01)")
+    result = SubmissionResult("mal<b>lory`", "x.ipynb", 1, SPEC.max_score, functions,
+                              notes=[hostile, "cell 3: raised RuntimeError: <oops>"])
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.text, self.tags = [], set()
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    def text_of(page):
+        parser = Text()
+        parser.feed(page)
+        return " ".join(" ".join(parser.text).split()), parser.tags
+
+    md = feedback.markdown(SPEC, result)
+    ours, tags = text_of(feedback.page(SPEC, result).split("<body>", 1)[1])
+    theirs, _ = text_of(MarkdownIt("commonmark", {"html": False}).enable("table").render(md))
+    assert ours == theirs, (ours, theirs)
+    assert tags <= {"h1", "h2", "p", "strong", "code", "pre", "table", "thead", "tbody", "tr",
+                    "th", "td", "body", "html"}
+    assert hostile in ours and "mal<b>lory`" in ours

@@ -3,66 +3,117 @@
 Only what the checks said goes in: the messages of hidden checks already contain no hidden
 inputs or reference outputs (see :func:`autograder.checks.compare`). Everything that may come
 from the student's code (exception texts, notes about cells) is shown verbatim in code blocks,
-and the HTML is rendered with raw HTML disabled, so a submission cannot inject markup or script.
+and every text in the HTML is escaped, so a submission cannot inject markup or script.
 """
 
 from __future__ import annotations
 
-import functools
 import html
+import re
 from pathlib import Path
+
+
+# The feedback is a list of blocks, rendered to Markdown and to HTML by the two functions below:
+# ("h1"|"h2", inline), ("p", inline), ("pre", text), ("table", header, rows), where an inline is a
+# list of (kind, text) with kind "text", "code" or "strong". Rendering HTML directly (everything
+# escaped) rather than through a Markdown parser keeps it cheap: one page per student.
+
+
+def _blocks(assignment, result) -> list:
+    blocks = [("h1", [("text", f"Feedback: {assignment.title} ({assignment.name})")]),
+              ("p", [("strong", "Student:"), ("text", " "), ("code", result.student)]),
+              ("p", [("strong", "Score:"), ("text", f" {result.score} / {result.max_score}")])]
+    if result.notes:
+        blocks += [("h2", [("text", "Running your notebook")]), ("pre", "\n".join(result.notes))]
+    rows = [[[("code", gf.name)], [("text", f"{result.functions[gf.name].score} / "
+                                           f"{result.functions[gf.name].max_score}")]]
+            for gf in assignment.functions]
+    blocks.append(("table", [[("text", "function")], [("text", "points")]], rows))
+    for gf in assignment.functions:
+        f = result.functions[gf.name]
+        mark = "\u2713" if f.score == f.max_score else "\u2717"
+        blocks.append(("h2", [("text", f"{mark} "), ("code", gf.name),
+                              ("text", f" \u2014 {f.score} / {f.max_score}")]))
+        if not f.failures:
+            blocks.append(("p", [("text", "All checks passed.")]))
+            continue
+        blocks += [("pre", failure.render()) for failure in f.failures]
+        if f.review:
+            blocks.append(("p", [("text", f"To review: {f.review}.")]))
+    return blocks
+
+
+def _md_inline(parts) -> str:
+    out = []
+    for kind, text in parts:
+        if kind == "code":
+            ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+            pad = " " if text.startswith("`") or text.endswith("`") else ""
+            out.append(f"{ticks}{pad}{text}{pad}{ticks}")
+        elif kind == "strong":
+            out.append(f"**{text}**")
+        else:
+            out.append(text)
+    return "".join(out)
 
 
 def _fence(text: str) -> list:
     """A fenced code block that ``text`` cannot close early: its fence is longer than any run
     of backticks in the text."""
-    import re
-
-    longest = max((len(run) for run in re.findall(r"`+", str(text))), default=0)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return [fence + "text", str(text), fence, ""]
+    return [fence + "text", text, fence]
 
 
 def markdown(assignment, result) -> str:
-    lines = [f"# Feedback: {assignment.title} ({assignment.name})", "",
-             f"**Student:** `{result.student}`  ", f"**Score:** {result.score} / {result.max_score}",
-             ""]
-    if result.notes:
-        lines += ["## Running your notebook", ""]
-        lines += _fence("\n".join(result.notes))
-    lines += ["| function | points |", "|---|---|"]
-    for gf in assignment.functions:
-        f = result.functions[gf.name]
-        lines.append(f"| `{gf.name}` | {f.score} / {f.max_score} |")
-    lines.append("")
-    for gf in assignment.functions:
-        f = result.functions[gf.name]
-        mark = "✓" if f.score == f.max_score else "✗"
-        lines += [f"## {mark} `{gf.name}` — {f.score} / {f.max_score}", ""]
-        if not f.failures:
-            lines += ["All checks passed.", ""]
-            continue
-        for failure in f.failures:
-            lines += _fence(failure.render())
-        if f.review:
-            lines += [f"To review: {f.review}.", ""]
+    lines = []
+    for block in _blocks(assignment, result):
+        kind = block[0]
+        if kind in ("h1", "h2"):
+            lines += [("#" if kind == "h1" else "##") + " " + _md_inline(block[1]), ""]
+        elif kind == "p":
+            lines += [_md_inline(block[1]), ""]
+        elif kind == "pre":
+            lines += _fence(block[1]) + [""]
+        else:
+            _, header, rows = block
+            lines += ["| " + " | ".join(_md_inline(c) for c in header) + " |",
+                      "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(_md_inline(c) for c in row) + " |" for row in rows]
+            lines.append("")
     return "\n".join(lines)
 
 
-@functools.lru_cache(maxsize=1)
-def _renderer():
-    from markdown_it import MarkdownIt
+def _html_inline(parts) -> str:
+    tags = {"code": "code", "strong": "strong"}
+    return "".join(f"<{tags[k]}>{html.escape(t)}</{tags[k]}>" if k in tags else html.escape(t)
+                   for k, t in parts)
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+_STYLE = ("body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
+          "pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}")
 
 
-def to_html(text: str, title: str) -> str:
-    body = _renderer().render(text)
-    style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
-             "pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>{body}</body></html>\n")
+def page(assignment, result) -> str:
+    """The feedback as a standalone HTML page; every text in it is escaped."""
+    body = []
+    for block in _blocks(assignment, result):
+        kind = block[0]
+        if kind in ("h1", "h2", "p"):
+            body.append(f"<{kind}>{_html_inline(block[1])}</{kind}>")
+        elif kind == "pre":
+            body.append(f"<pre><code>{html.escape(block[1])}</code></pre>")
+        else:
+            _, header, rows = block
+            body.append("<table><thead><tr>" + "".join(f"<th>{_html_inline(c)}</th>"
+                                                      for c in header) + "</tr></thead><tbody>")
+            body += ["<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in row) + "</tr>"
+                     for row in rows]
+            body.append("</tbody></table>")
+    title = html.escape(f"{assignment.name}: {result.student}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def file_stem(student: str) -> str:
@@ -80,7 +131,7 @@ def write(assignment, result, directory: Path) -> tuple:
     directory.mkdir(parents=True, exist_ok=True)
     text = markdown(assignment, result)
     stem = file_stem(result.student)
-    md, page = directory / f"{stem}.md", directory / f"{stem}.html"
+    md, out = directory / f"{stem}.md", directory / f"{stem}.html"
     md.write_text(text, encoding="utf-8")
-    page.write_text(to_html(text, f"{assignment.name}: {result.student}"), encoding="utf-8")
-    return md, page
+    out.write_text(page(assignment, result), encoding="utf-8")
+    return md, out

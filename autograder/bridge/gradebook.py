@@ -210,10 +210,12 @@ class Writer:
         gb.db.commit()
         out = self.course / "autograded" / result.student / spec.name / f"{spec.name}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
-        # Written without nbformat's validation (a quarter of the time spent here): the
-        # notebook is the validated source with outputs of two fixed forms, and the tests
-        # validate what this writes.
-        out.write_text(nbformat.v4.nbjson.writes(nb) + "\n", encoding="utf-8")
+        # Written as compact JSON without nbformat's validation or its line-splitting deep
+        # copy (together most of the time spent here): the notebook is the validated source
+        # with outputs of two fixed forms, a source may be one string in nbformat 4, and the
+        # tests validate what this writes and generate feedback from it with nbgrader.
+        out.write_text(json.dumps(nb, sort_keys=True, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
         return out
 
 
