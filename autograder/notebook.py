@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,23 @@ def _python_source(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
+# A line IPython's transformer could rewrite: a magic, shell escape, help query, pasted prompt
+# (``>>>``, ``...``, ``In [1]:``) or autocall escape at its start, or ``?`` at its end.
+_IPYTHON_LINE = re.compile(r"^[ \t]*(?:[%!?/;,]|>>>|\.\.\.|In \[)|\?[ \t]*$", re.M)
+
+
+def compile_cell(source: str, filename: str):
+    """A cell's code object, compiled as Jupyter would run it. IPython's transformer takes ten
+    times as long as compiling, so a cell that has no line it could rewrite and is valid Python
+    as it stands (the transformer would return it unchanged) is compiled directly."""
+    if not _IPYTHON_LINE.search(source) and not source[:1].isspace():
+        try:
+            return compile(source, filename, "exec")
+        except SyntaxError:
+            pass
+    return compile(_python_source(source), filename, "exec")
+
+
 class NoIPython:
     """Stands in for ``get_ipython()`` so transformed magics run as no-ops."""
 
@@ -158,7 +176,7 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
         if before_cell is not None:
             before_cell(cell)
         try:
-            code = compile(_python_source(cell.source), f"<{filename} cell {cell.index}>", "exec")
+            code = compile_cell(cell.source, f"<{filename} cell {cell.index}>")
         except SyntaxError as exc:
             log.add(cell, f"SyntaxError on line {exc.lineno}: {exc.msg}; nothing in this cell "
                           f"was defined.")

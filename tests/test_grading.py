@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.grading import find_submissions, grade_notebook
 from autograder.spec import get_assignment
@@ -264,3 +266,34 @@ def test_feedback_page_says_what_the_markdown_says_and_escapes_everything():
     assert tags <= {"h1", "h2", "p", "strong", "code", "pre", "table", "thead", "tbody", "tr",
                     "th", "td", "body", "html"}
     assert hostile in ours and "mal<b>lory`" in ours
+
+
+_LINES = ["x = 1", "y = x % 2", "print('why?')", "s = '%d items' % 3", "z = x != y", "  w = 2",
+          "%timeit x", "%%time", "!ls", "files = !ls", "t = %time f()", "x?", "help?", "",
+          ">>> x = 1", "... ", "...", "In [1]: x = 1", "def f():", "    return x", "  # note",
+          "/print x", ";print x y", ",print x", "a = (1", "     , 2)", "q = '''", "%d?", "'''",
+          "if x:", "    pass", "\t", "x = 1 ?"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LINES), min_size=1, max_size=6),
+       st.sampled_from(["", "\n"]))
+def test_cells_compile_as_ipython_would_run_them(lines, end):
+    """The fast path (compile a cell as it stands) gives exactly what IPython's transformer and
+    then compiling give: the same code object, or a syntax error for both."""
+    import warnings
+
+    from autograder.notebook import _python_source, compile_cell
+
+    source = "\n".join(lines) + end
+
+    def outcome(make):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return make()
+            except SyntaxError:
+                return SyntaxError
+
+    assert outcome(lambda: compile_cell(source, "<cell>")) == \
+        outcome(lambda: compile(_python_source(source), "<cell>", "exec"))

@@ -53,11 +53,8 @@ def heavy_packages(sources) -> list:
     import inside a function body counts too)."""
     import re
 
-    found = set()
-    for source in sources:
-        found.update(name for name in HEAVY if name not in found
-                     and re.search(rf"\b{name}\b", source))
-    return sorted(found)
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, HEAVY)) + r")\b")
+    return sorted(set(pattern.findall("\n".join(sources))))
 
 
 def preload(heavy=()) -> None:
