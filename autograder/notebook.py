@@ -132,9 +132,12 @@ def _python_source(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-# A line IPython's transformer could rewrite: a magic, shell escape, help query, pasted prompt
-# (``>>>``, ``...``, ``In [1]:``) or autocall escape at its start, or ``?`` at its end.
-_IPYTHON_LINE = re.compile(r"^[ \t]*(?:[%!?/;,]|>>>|\.\.\.|In \[)|\?[ \t]*$", re.M)
+# What IPython's transformer could rewrite: a line with a magic, shell escape, help query,
+# pasted prompt (``>>>``, ``...``, ``In [1]:``) or autocall escape at its start, or ``?`` at its
+# end; a line of only whitespace (emptied, even inside a string); a character other than \n
+# that str.splitlines breaks lines at (the transformer splits there, Python does not).
+_IPYTHON_LINE = re.compile(r"^[ \t]*(?:[%!?/;,]|>>>|\.\.\.|In \[)|\?[ \t]*$|^[^\S\n]+$"
+                           r"|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", re.M)
 
 
 def compile_cell(source: str, filename: str):

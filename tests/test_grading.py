@@ -272,7 +272,8 @@ _LINES = ["x = 1", "y = x % 2", "print('why?')", "s = '%d items' % 3", "z = x !=
           "%timeit x", "%%time", "!ls", "files = !ls", "t = %time f()", "x?", "help?", "",
           ">>> x = 1", "... ", "...", "In [1]: x = 1", "def f():", "    return x", "  # note",
           "/print x", ";print x y", ",print x", "a = (1", "     , 2)", "q = '''", "%d?", "'''",
-          "if x:", "    pass", "\t", "x = 1 ?"]
+          "if x:", "    pass", "\t", "x = 1 ?", "  ", "x = 1  ", "y = 2\r", "s = 'a\x0cb'",
+          "s = 'a\u2028b'", "s = 'a\x85b'", "# \x1c"]
 
 
 @settings(max_examples=400, deadline=None)

@@ -210,13 +210,25 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
             if len(prepared) > 1:
                 raise prepared[1]
 
+    backlog: list = []  # results known before prepare() has finished, told once it has
+
     def done(i: int, result: SubmissionResult, record_it: bool) -> None:
-        check_prepared(wait=True)
         results[i] = result
-        if on_result:  # first: the ledger must only list results that were fully recorded
-            on_result(result)
-        if record_it and ledger is not None and result.status != "error":
-            ledger.record(_key(submissions[i]), gkey, result)  # errors are retried next run
+        backlog.append((i, result, record_it))
+        tell(wait=False)
+
+    def tell(wait: bool) -> None:
+        """Tell the results in the backlog, once prepare() has finished (``wait``: wait for
+        it). Until then the loop goes on reading and feeding the workers."""
+        if not wait and prepared and prepared[0].is_alive():
+            return
+        check_prepared(wait=True)
+        while backlog:
+            i, result, record_it = backlog.pop(0)
+            if on_result:  # first: the ledger must only list results that were fully recorded
+                on_result(result)
+            if record_it and ledger is not None and result.status != "error":
+                ledger.record(_key(submissions[i]), gkey, result)  # errors: retried next run
 
     for i, sub in enumerate(submissions):
         try:
@@ -241,7 +253,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         begin_prepare()
         for args in known:
             done(*args)
-        check_prepared(wait=True)
+        tell(wait=True)
         return results
 
     config = {"assignment": assignment.name, "tiers": list(tiers),
@@ -296,6 +308,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
             done(*args)
         while any(r is None for r in results):
             check_prepared(wait=False)  # e.g. the gradebook cannot be used: stop at once
+            tell(wait=False)
             for key, _ in sel.select(timeout=1.0):
                 w = key.data
                 if w.dead:
@@ -337,6 +350,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                     continue
                 if w.ready:
                     feed(w)
+        tell(wait=True)
     finally:
         for w in workers:
             try:
