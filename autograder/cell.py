@@ -19,6 +19,7 @@ from .spec import HIDDEN, PUBLIC, get_assignment
 
 def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     spec = get_assignment(assignment)
+    spec.import_modules()  # e.g. torch for the checks: imported before any time limit starts
     gf = spec.function(name)
     reference = load_reference(assignment) if tier == HIDDEN else None
     failures = run_tier(spec, gf, tier, dict(namespace), reference).failures

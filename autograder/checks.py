@@ -8,15 +8,16 @@ a relative error) — and, for hidden checks, never the hidden inputs or the ref
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from .harness import Probe, get_program, program_name, resolve_probes
-
+from .calls import OPERATORS, Server, StudentError, describe_type, short
+from .harness import AuthorError, Probe, build_probe
+from .sandbox import codec
+from .timing import CHECK_CPU, wall_backstop
 
 
 class CheckFailure(Exception):
@@ -50,74 +51,253 @@ def fmt(x: Any, precision: int = 6) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def describe_type(x: Any) -> str:
-    kind = getattr(x, "kind", None) if type(x).__name__ == "Remote" else None
-    if kind is not None:  # an object kept in the student's process (autograder.codec.Remote)
-        return f"an object of type {kind}"
-    if isinstance(x, np.ndarray):
-        return f"a {x.dtype} array of shape {x.shape}"
-    return f"a {type(x).__name__}"
+class TimedOut(CheckFailure):
+    """A call ran out of its time: the process it ran in starts afresh for the next check."""
 
 
-class StudentError(Exception):
-    """What went wrong when student code was called, in a form that can cross processes.
+class Local:
+    """The transport of in-process grading (nbgrader's test cells, ``check --plain``, the
+    tests): requests go straight to a :class:`~autograder.calls.Server` on the namespace."""
 
-    ``kind`` is one of: missing, not_callable, not_implemented, exit, recursion, exception,
-    mutated, failure (a program's own message), crashed, unsendable, timeout.
-    """
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(kind, detail)
-        self.kind, self.detail = kind, detail
-
-
-class LocalBackend:
-    """Calls student objects in this process. The grader's sandboxed student process uses this
-    too, on its side of the connection (see :mod:`autograder.sandbox`)."""
+    generation = 0
 
     def __init__(self, namespace: dict) -> None:
-        self.namespace = namespace
+        self.server = Server(namespace)
 
-    def function(self, name: str) -> Callable:
-        obj = self.namespace.get(name)
-        if obj is None:
-            raise StudentError("missing")
-        if not callable(obj):
-            raise StudentError("not_callable", describe_type(obj))
-        return obj
+    def ready(self) -> int:
+        return self.generation
 
-    def invoke(self, name: str, args: tuple, kwargs: dict) -> Any:
-        """Call the student's function on exactly these arguments (probes resolved)."""
-        f = self.function(name)
-        return _guarded(lambda: f(*resolve_probes(args), **resolve_probes(kwargs)))
+    def exchange(self, header: dict, buffers: list, on_callback=None) -> tuple:
+        self.server.channel = on_callback
+        try:
+            return self.server.handle(header, buffers)
+        finally:
+            self.server.channel = None
 
-    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        """Call on deep copies of the inputs and check that none was modified."""
-        originals = copy.deepcopy((args, kwargs))
-        call_args, call_kwargs = copy.deepcopy((args, kwargs))
-        out = self.invoke(name, call_args, call_kwargs)
-        if not same(call_args, originals[0]) or not same(call_kwargs, originals[1]):
-            raise StudentError("mutated")
+
+class _ProbeAnswers:
+    """Answers the student's calls of the request's probes, in the grader. The first call a
+    probe refuses (e.g. a finite difference evaluated at a point it should never use) is kept
+    as ``violation``: the request fails with it, even if the student's code caught it."""
+
+    def __init__(self, probes: list) -> None:
+        self.probes, self.built, self.violation = probes, {}, ""
+
+    def probe(self, index: int) -> Any:
+        if not 0 <= index < len(self.probes):
+            raise codec.CodecError("unknown probe")
+        return self.probes[index]
+
+    def __call__(self, header: dict, buffers: list) -> tuple:
+        try:
+            index = header.get("probe")
+            probe = self.probe(index if type(index) is int else -1)
+            args, kwargs = codec.decode(header.get("payload"), buffers)
+            if index not in self.built:
+                self.built[index] = build_probe(probe)
+            out = self.built[index](*args, **kwargs)
+            tree, bufs = codec.encode(out)
+        except codec.CodecError as exc:
+            return {"error": f"the test function was called with something it cannot take "
+                             f"({exc})"}, []
+        except Exception as exc:  # noqa: BLE001 - the probe's verdict on how it was called
+            text = f"{type(exc).__name__}: {short(exc)}"
+            self.violation = self.violation or text
+            return {"error": text}, []
+        return {"ok": tree}, bufs
+
+
+class Client:
+    """The grader's end of the protocol (:mod:`autograder.calls`), over a transport: ``Local``,
+    or a sandboxed student process (:class:`autograder.sandbox.session.Session`).
+
+    It remembers the handle of every value that came back, so that passing one back sends the
+    handle (the student's own object) instead of a copy."""
+
+    def __init__(self, transport, check_cpu: float = CHECK_CPU) -> None:
+        self.transport = transport
+        self.check_cpu = check_cpu
+        self._handles: dict = {}  # id(value) -> (handle, value)
+        self._generation = None
+        self._forget = False
+
+    def _known(self, x: Any):
+        entry = self._handles.get(id(x))
+        return entry[0] if entry is not None and entry[1] is x else None
+
+    def _remember(self, x: Any, handle: int) -> None:
+        self._handles[id(x)] = (handle, x)
+
+    def end_check(self) -> None:
+        """The objects of the check that just ended are no longer needed, on either side."""
+        self._handles.clear()
+        self._forget = True
+
+    def request(self, op: str, target, args: tuple = (), kwargs: dict | None = None, *,
+                attr: str | None = None, copy: bool = False, warnings: bool = False,
+                aliases: bool = False) -> dict:
+        """Send one request; return the decoded reply (``out`` and any ``after``, ``warnings``,
+        ``aliases``) or raise :class:`~autograder.calls.StudentError`."""
+        generation = self.transport.ready()
+        if generation != self._generation:  # a new student process: old handles mean nothing
+            self._handles.clear()
+            self._generation = generation
+        if not isinstance(target, str):
+            handle = self._known(target)
+            if handle is None:
+                raise StudentError("unsendable", "an object from an earlier run of the notebook")
+            target = handle
+        probes: list = []
+        try:
+            tree, buffers = codec.encode((tuple(args), dict(kwargs or {})), known=self._known,
+                                         probes=probes)
+        except codec.CodecError as exc:
+            raise StudentError("unsendable", f"an object from an earlier run of the notebook "
+                                             f"({exc})") from None
+        header = {"op": op, "target": target, "attr": attr, "payload": tree, "copy": copy,
+                  "warnings": warnings, "aliases": aliases, "cpu": self.check_cpu,
+                  "wall": wall_backstop(self.check_cpu), "forget": self._forget}
+        self._forget = False
+        answer = _ProbeAnswers(probes)
+        reply, bufs = self.transport.exchange(header, buffers, answer)
+        if answer.violation:
+            # Decided here, whatever the student's code did with the exception it was given.
+            raise StudentError("exception", answer.violation)
+        if "error" in reply:
+            raise StudentError(str(reply["error"])[:40], str(reply.get("detail", ""))[:2000])
+        try:
+            out = codec.decode(reply["ok"], bufs, remember=self._remember,
+                               probes=answer.probe)
+            if not isinstance(out, dict) or "out" not in out:
+                raise codec.CodecError("malformed reply")
+        except Exception as exc:  # noqa: BLE001 - anything malformed is the student's
+            raise StudentError("unsendable", str(exc)[:300]) from None
         return out
 
-    def run(self, program: str, args: tuple) -> Any:
-        fn = get_program(program)
-        return _guarded(lambda: fn(self.namespace, *resolve_probes(copy.deepcopy(args))))
+    def batch(self, steps: list) -> list:
+        """Run ``steps`` (:class:`Batch`) in one round trip; the list of their results, or
+        :class:`~autograder.calls.StudentError` with ``.step`` = the index that failed."""
+        generation = self.transport.ready()
+        if generation != self._generation:
+            self._handles.clear()
+            self._generation = generation
+
+        def known(x: Any):
+            return -1 - x.index if isinstance(x, Step) else self._known(x)
+
+        targets = []
+        for step in steps:
+            target = step.target
+            if isinstance(target, Step):
+                target = -1 - target.index
+            elif not isinstance(target, str):
+                target = self._known(target)
+                if target is None:
+                    raise StudentError("unsendable", "an object from an earlier run")
+            targets.append(target)
+        tree, buffers = codec.encode([tuple(s.args) for s in steps], known=known)
+        header = {"op": "batch", "cpu": self.check_cpu, "wall": wall_backstop(self.check_cpu),
+                  "forget": self._forget,
+                  "steps": [{"op": s.op, "target": t, "attr": s.attr, "args": a}
+                            for s, t, a in zip(steps, targets, tree["$l"])]}
+        self._forget = False
+        reply, bufs = self.transport.exchange(header, buffers, None)
+        if "error" in reply:
+            err = StudentError(str(reply["error"])[:40], str(reply.get("detail", ""))[:2000])
+            step = reply.get("step")
+            err.step = step if type(step) is int and 0 <= step < len(steps) else None
+            raise err
+        try:
+            out = codec.decode(reply["ok"], bufs, remember=self._remember)["out"]
+            if not isinstance(out, list) or len(out) != len(steps):
+                raise codec.CodecError("malformed reply")
+        except Exception as exc:  # noqa: BLE001
+            raise StudentError("unsendable", str(exc)[:300]) from None
+        return out
+
+    def call(self, name: str, args: tuple, kwargs: dict, **options) -> dict:
+        """Call a graded function on copies of the grader's inputs (and the student's own
+        objects, passed back as they are) and check that none was modified."""
+        reply = self.request("call", name, args, kwargs, copy=True, **options)
+        after = reply.get("after")
+        if not (isinstance(after, tuple) and len(after) == 2
+                and same(after[0], tuple(args)) and same(after[1], dict(kwargs))):
+            raise StudentError("mutated")
+        return reply
 
 
-def _guarded(thunk: Callable) -> Any:
-    try:
-        return thunk()
-    except NotImplementedError:
-        raise StudentError("not_implemented") from None
-    except CheckFailure as exc:
-        raise StudentError("failure", str(exc)) from None
-    except SystemExit:
-        raise StudentError("exit") from None
-    except RecursionError:
-        raise StudentError("recursion") from None
-    except Exception as exc:  # noqa: BLE001 - any student error becomes feedback
-        raise StudentError("exception", f"{type(exc).__name__}: {_short(exc)}") from None
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One request of a :class:`Batch`; used as an argument, it stands for its result."""
+
+    index: int
+    op: str
+    target: Any
+    args: tuple
+    attr: str | None = None
+
+
+class Batch:
+    """Requests on the student's objects sent together (see :meth:`Context.batch`)::
+
+        b = ctx.batch()
+        v = b.new("Value", 2.0)
+        w = b.apply("mul", v, v)
+        b.method(w, "backward")
+        grad = b.attr(v, "grad")
+        results = b.run()        # one round trip; results[grad.index] is v.grad
+    """
+
+    def __init__(self, ctx: "Context") -> None:
+        self.ctx, self.steps = ctx, []
+
+    def _add(self, op: str, target, args: tuple, attr=None) -> Step:
+        step = Step(len(self.steps), op, target, tuple(args), attr)
+        self.steps.append(step)
+        return step
+
+    def new(self, name: str, *args) -> Step:
+        return self._add("call", name, args)
+
+    def method(self, obj, name: str, *args) -> Step:
+        return self._add("call", obj, args, name)
+
+    def attr(self, obj, name: str) -> Step:
+        return self._add("getattr", obj, (), name)
+
+    def apply(self, op: str, *args) -> Step:
+        if op not in OPERATORS:
+            raise AuthorError(f"no operator {op!r} in autograder.calls.OPERATORS")
+        return self._add("apply", op, args)
+
+    def run(self) -> list:
+        """The results of every step; :class:`BatchFailure` names the step that failed."""
+        try:
+            return self.ctx.backend.batch(self.steps)
+        except StudentError as err:
+            step = getattr(err, "step", None)
+            failure = self.ctx._failure(err, "your code", "while being checked", None)
+            raise BatchFailure(str(failure), step, err, failure) from None
+
+
+class BatchFailure(CheckFailure):
+    """A step of a batch failed: ``step`` is its index (None if unknown), ``error`` what the
+    student's code did, ``failure`` the CheckFailure it stands for (e.g. NotImplementedYet)."""
+
+    def __init__(self, text: str, step, error, failure) -> None:
+        super().__init__(text)
+        self.step, self.error, self.failure = step, error, failure
+
+
+@dataclass
+class CallResult:
+    """What :meth:`Context.call_with` returns: the value, the warnings the call raised (with
+    ``warnings=True``) and which returned arrays share memory with an argument (paths such as
+    ``out[0][1]`` / ``in[0][0]``, with ``aliases=True``)."""
+
+    out: Any
+    warnings: list = field(default_factory=list)
+    aliases: list = field(default_factory=list)
 
 
 @dataclass
@@ -125,10 +305,10 @@ class Context:
     """What a check receives.
 
     ``student`` maps names to the student's objects (in-process grading; the sandboxed grader
-    passes a ``backend`` instead), ``reference`` (hidden tier only) maps names to the reference
-    solution's objects, ``rng`` is a seeded numpy Generator and ``hidden`` says whether inputs
-    must be kept out of messages. Checks reach student code only through :meth:`call` and
-    :meth:`run`.
+    passes a ``backend``: a :class:`Client` of the student's process instead), ``reference``
+    (hidden tier only) maps names to the reference solution's objects, ``rng`` is a seeded numpy
+    Generator and ``hidden`` says whether inputs must be kept out of messages. Checks reach
+    student code only through the methods below (:mod:`autograder.calls`).
     """
 
     student: dict | None = None
@@ -139,7 +319,7 @@ class Context:
 
     def __post_init__(self) -> None:
         if self.backend is None:
-            self.backend = LocalBackend(self.student if self.student is not None else {})
+            self.backend = Client(Local(self.student if self.student is not None else {}))
 
     def ref(self, name: str) -> Callable:
         if self.reference is None or name not in self.reference:
@@ -152,25 +332,65 @@ class Context:
         Exceptions become a :class:`CheckFailure` naming the exception; for hidden checks the
         arguments are described by shape only.
         """
+        return self.call_with(name, args, kwargs).out
+
+    def call_with(self, name: str, args: tuple, kwargs: dict | None = None, *,
+                  warnings: bool = False, aliases: bool = False) -> CallResult:
+        """:meth:`call`, also reporting the warnings the call raised (NumPy's overflow, divide
+        and invalid warnings switched on) and which returned arrays share memory with an
+        argument."""
+        kwargs = dict(kwargs or {})
         try:
-            return self.backend.call(name, args, kwargs)
+            reply = self.backend.call(name, tuple(args), kwargs, warnings=warnings,
+                                      aliases=aliases)
         except StudentError as err:
             raise self._failure(err, f"`{name}`", self.describe_call(args, kwargs),
                                 name) from None
+        return CallResult(reply["out"], reply.get("warnings") or [], reply.get("aliases") or [])
 
-    def run(self, program, *args) -> Any:
-        """Run the harness program ``program(namespace, *args)`` next to the student's code.
+    # -- objects the student made (e.g. instances of a notebook's class) ----------------------
 
-        See :mod:`autograder.harness`. Errors raised by student objects inside the program
-        become a :class:`CheckFailure`, as in :meth:`call`.
-        """
-        name = program_name(program)  # an unknown program is the author's error, raised here
+    def new(self, name: str, *args) -> Any:
+        """``name(*args)`` in the notebook, e.g. ``Value(2.0)``: the object stays there; what
+        comes back is a handle to pass to :meth:`method`, :meth:`apply` and :meth:`attr`."""
+        return self._object("call", name, args, None, f"`{name}(...)`")
+
+    def method(self, obj: Any, name: str, *args) -> Any:
+        """``obj.name(*args)`` on an object the student's code made."""
+        return self._object("call", obj, args, name, f"`.{name}()`")
+
+    def attr(self, obj: Any, name: str) -> Any:
+        """``obj.name`` of an object the student's code made, as plain data."""
+        return self._object("getattr", obj, (), name, f"`.{name}`")
+
+    def apply(self, op: str, *args) -> Any:
+        """One of Python's operators (:data:`autograder.calls.OPERATORS`: ``add``, ``sub``,
+        ``mul``, ``truediv``, ``pow``, ``neg``) applied to student objects and numbers."""
+        if op not in OPERATORS:
+            raise AuthorError(f"no operator {op!r} in autograder.calls.OPERATORS")
+        return self._object("apply", op, args, None, "an operator")
+
+    def _object(self, op: str, target, args: tuple, attr, who: str) -> Any:
         try:
-            return self.backend.run(name, args)
+            return self.backend.request(op, target, args, {}, attr=attr)["out"]
         except StudentError as err:
-            raise self._failure(err, "your code", "while being checked", None) from None
+            raise self._failure(err, who, "while being checked", None) from None
+
+    def batch(self) -> Batch:
+        """Several requests on the student's objects in one round trip (:class:`Batch`)."""
+        return Batch(self)
+
+    def release(self) -> None:
+        """The objects the student's code made so far in this check are no longer needed: the
+        student's process lets go of them (e.g. so that they can be garbage-collected)."""
+        self.backend.end_check()
 
     def _failure(self, err: StudentError, who: str, when: str, name: str | None) -> CheckFailure:
+        failure = self._failure_of(err, who, when, name)
+        failure.student_error = err  # for checks that report the student's exception themselves
+        return failure
+
+    def _failure_of(self, err: StudentError, who: str, when: str, name: str | None):
         kind, detail = err.kind, err.detail
         if kind == "missing":
             return CheckFailure(f"{who} is not defined: run the cell that defines it, and keep "
@@ -183,6 +403,9 @@ class Context:
                                      f"NotImplementedError).")
         if kind == "failure":
             return CheckFailure(detail)
+        if kind == "timeout":
+            return TimedOut(f"{who} {detail or 'did not finish in time'} {when} (an infinite "
+                            f"loop, or a very slow implementation).")
         if kind == "exit":
             return CheckFailure(f"{who} called sys.exit() or exit() {when}.")
         if kind == "recursion":
@@ -203,9 +426,7 @@ class Context:
         return "when called with (" + ", ".join(parts) + ")"
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
-    return text if len(text) <= 200 else text[:197] + "..."
+_short = short  # kept for the assignment modules that use it
 
 
 def _describe_arg(a: Any, hidden: bool, depth: int = 0) -> str:
@@ -235,9 +456,11 @@ def same(a: Any, b: Any, depth: int = 0) -> bool:
     """Whether ``a`` (an argument after the call) still equals ``b`` (a copy taken before)."""
     if depth > 20:  # a deeply nested or cyclic object: assume unchanged
         return True
+    if a is b:  # the student's own object, passed back as it was (or an interned value)
+        return True
     if isinstance(a, Probe) and isinstance(b, Probe):
         return a.name == b.name and same(a.params, b.params, depth + 1)
-    if type(a).__name__ == "Remote" and type(b).__name__ == "Remote":
+    if isinstance(a, codec.Remote) and isinstance(b, codec.Remote):
         return True  # an object kept in the student's process: the grader cannot look inside
     if isinstance(a, np.random.Generator) and isinstance(b, np.random.Generator):
         return True  # drawing numbers advances a generator's state: that is using it, not misuse

@@ -2,61 +2,24 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import warnings
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import CheckFailure, Context, NotImplementedYet, ProcessCrashed
+from .checks import (CheckFailure, Client, Context, Local, NotImplementedYet, ProcessCrashed,
+                     TimedOut)
 from .harness import AuthorError  # noqa: F401 - re-exported: a broken check, not a student
 from .results import NOT_GRADED, Failure, FunctionResult
 from .spec import HIDDEN, PUBLIC, Assignment, GradedFunction
+from .timing import CHECK_CPU, Expired, limit
 
-# Seconds one check may take. Reference solutions take milliseconds; this only stops loops.
-CHECK_TIMEOUT = 5.0
-
-
-class CheckTimeout(BaseException):
-    """Raised by the alarm. A BaseException, so a student's ``except Exception`` can't swallow it."""
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` of wall-clock time (main thread on Unix only)."""
-    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread())
-    if not usable or seconds <= 0:
-        yield
-        return
-
-    def _alarm(signum, frame):
-        raise CheckTimeout()
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@contextmanager
-def untimed():
-    """Pause the running time limit for the block (the grader's own one-off work, such as
-    importing torch the first time a student returns a tensor, is not the student's time)."""
-    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread())
-    remaining = signal.getitimer(signal.ITIMER_REAL)[0] if usable else 0.0
-    if remaining:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    try:
-        yield
-    finally:
-        if remaining:
-            signal.setitimer(signal.ITIMER_REAL, remaining)
+# A check's own code (the reference, torch, the comparisons) gets this much wall-clock time;
+# running past it is the grader's fault, never the student's (each student call has its own CPU
+# budget, :data:`autograder.timing.CHECK_CPU`).
+GRADER_WALL = 600.0
+CHECK_TIMEOUT = CHECK_CPU  # the CPU seconds of one student call (an older name)
 
 
 def seed_for(assignment: str, function: str, tier: str, index: int) -> int:
@@ -73,17 +36,18 @@ class TierOutcome:
 
 
 def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
-             reference: dict | None = None, timeout: float = CHECK_TIMEOUT) -> TierOutcome:
+             reference: dict | None = None, check_cpu: float = CHECK_CPU) -> TierOutcome:
     """Run every check of one tier and collect the failure messages.
 
-    ``student`` is the student's namespace (a dict: checked in this process) or a backend that
-    reaches a student process (:class:`autograder.session.RemoteBackend`).
+    ``student`` is the student's namespace (a dict: checked in this process) or a
+    :class:`~autograder.checks.Client` of a sandboxed student process. Each call of student
+    code gets ``check_cpu`` seconds of CPU time (:mod:`autograder.timing`); the check's own work
+    is not the student's time.
     """
     failures = []
-    local = isinstance(student, dict)
+    client = Client(Local(student), check_cpu) if isinstance(student, dict) else student
     for index, (description, check) in enumerate(gf.checks(tier)):
-        ctx = Context(student=student if local else None, backend=None if local else student,
-                      reference=reference, hidden=(tier == HIDDEN),
+        ctx = Context(backend=client, reference=reference, hidden=(tier == HIDDEN),
                       rng=np.random.default_rng(seed_for(assignment.name, gf.name, tier, index)))
 
         def fail(text: str) -> Failure:
@@ -93,19 +57,20 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
             with warnings.catch_warnings():
                 # Overflow and divide-by-zero warnings are judged by the values, not printed.
                 warnings.simplefilter("ignore")
-                with np.errstate(all="ignore"), time_limit(timeout):
+                with np.errstate(all="ignore"), limit(0, GRADER_WALL) as lim:
                     check(ctx)
         except NotImplementedYet as exc:
             return TierOutcome([Failure(tier, "", str(exc))], final=True)  # one is enough
-        except ProcessCrashed as exc:
+        except (ProcessCrashed, TimedOut) as exc:
+            # Stop here: the other checks would most likely crash or loop too.
             return TierOutcome(failures + [fail(str(exc))], final=True)
         except CheckFailure as exc:
             failures.append(fail(str(exc)))
-        except CheckTimeout:
-            # Stop here: the other checks would most likely loop too, each costing the timeout.
-            return TierOutcome(failures + [fail(f"`{gf.name}` did not finish within "
-                                                f"{timeout:g} s (an infinite loop, or a very "
-                                                f"slow implementation).")], final=True)
+        except Expired as exc:
+            if exc.limit is lim:
+                raise AuthorError(f"the check {description!r} of {gf.name} ran for more than "
+                                  f"{GRADER_WALL:g} s outside the student's code") from None
+            raise
         except RecursionError:
             failures.append(fail(f"`{gf.name}` recursed without end."))
         except AuthorError:
@@ -113,6 +78,8 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
         except Exception as exc:  # noqa: BLE001 - a broken student object must not stop grading
             failures.append(fail(f"checking `{gf.name}` failed with {type(exc).__name__}: "
                                  f"{exc}"))
+        finally:
+            client.end_check()
     return TierOutcome(failures)
 
 

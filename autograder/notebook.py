@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .evaluate import CheckTimeout, time_limit
+from .timing import CELL_CPU, Expired, cpu_seconds, limit, wall_backstop
 
-CELL_TIMEOUT = 30.0
+CELL_TIMEOUT = CELL_CPU  # seconds of CPU time per cell, with a wall-clock backstop
 
 
 class NotebookError(Exception):
@@ -161,11 +161,14 @@ class NoIPython:
 
 def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = True,
               timeout: float = CELL_TIMEOUT, filename: str = "notebook",
-              skip: dict | None = None, before_cell=None) -> tuple:
+              skip: dict | None = None, before_cell=None, budget: float | None = None) -> tuple:
     """Execute code cells in order into ``namespace``; return ``(namespace, RunLog)``.
 
-    ``skip`` maps cell indices to the reason they must not run (e.g. they killed the process on
-    an earlier attempt); ``before_cell(cell)`` is called just before a cell runs.
+    ``timeout`` is each cell's CPU time (with a wall-clock backstop); ``budget``, if given, the
+    CPU time (:func:`autograder.timing.cpu_seconds`) past which no further cell runs (the whole
+    notebook's limit). ``skip`` maps cell indices to the reason they must not run (e.g. they
+    killed the process on an earlier attempt); ``before_cell(cell)`` is called just before a
+    cell runs.
     """
     ns = {"__name__": "__main__", "get_ipython": lambda: NoIPython()} if namespace is None \
         else namespace
@@ -176,6 +179,13 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
         if skip and cell.index in skip:
             log.add(cell, skip[cell.index])
             continue
+        cell_cpu = timeout
+        if budget is not None:
+            left = budget - cpu_seconds()
+            if left <= 0:
+                log.add(cell, "was not run: the notebook had used up its CPU time.")
+                continue
+            cell_cpu = min(timeout, left)
         if before_cell is not None:
             before_cell(cell)
         try:
@@ -189,10 +199,12 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
             continue
         started = time.perf_counter()
         try:
-            with time_limit(timeout):
+            with limit(cell_cpu, wall_backstop(timeout)) as lim:
                 exec(code, ns)  # noqa: S102 - running the notebook is the point
-        except CheckTimeout:
-            log.add(cell, f"did not finish within {timeout:g} s and was stopped.")
+        except Expired as exc:
+            if exc.limit is not lim:
+                raise
+            log.add(cell, f"{lim.describe()} and was stopped.")
         except SystemExit:
             log.add(cell, "called sys.exit()/exit(); the rest of the cell was skipped.")
         except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from autograder.sandbox import codec
 from autograder.sandbox.confine import Limits
 from autograder.sandbox.isolation import detect, python_paths
 from autograder.spec import get_assignment
+from autograder.timing import wall_backstop
 from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook
 
 A = "01_information"
@@ -144,10 +145,13 @@ def test_resume_key_changes_with_limits_and_grader_code(tmp_path, monkeypatch):
     assert grader_key(SPEC, ("public",), Settings().to_json()) != same
 
 
+BUSY = "import time\nt0 = time.process_time()\nwhile time.process_time() - t0 < 1.5:\n    pass"
+
+
 def test_slow_cells_cannot_stall_the_class(tmp_path):
-    """An honest notebook of many slow cells meets the notebook's limit while its cells run;
-    the notebooks queued behind it on the same worker are graded all the same."""
-    slow = extra_cells(filled_notebook(A), *["import time\ntime.sleep(1.5)"] * 8)
+    """An honest notebook of many slow cells meets the notebook's limit (CPU time) while its
+    cells run; the notebooks queued behind it on the same worker are graded all the same."""
+    slow = extra_cells(filled_notebook(A), *[BUSY] * 8)
     subs = [Submission("slow", write_notebook(slow, tmp_path / "slow.ipynb"))]
     subs += [Submission(f"honest{i}", write_notebook(filled_notebook(A),
                                                      tmp_path / f"honest{i}.ipynb"))
@@ -341,7 +345,8 @@ def test_a_worker_killed_by_the_watchdog_is_replaced(tmp_path, monkeypatch):
     all graded, none is sent to the dead worker (it once crashed the run with BrokenPipeError)."""
     import autograder.grading.pool as pool
 
-    monkeypatch.setattr(pool, "WATCHDOG_GRACE", -52.0)  # 8 s after a 60 s job starts: killed
+    # 8 s after a job of 60 s (CPU) starts, whatever its wall-clock backstop: killed
+    monkeypatch.setattr(pool, "WATCHDOG_GRACE", 8.0 - wall_backstop(60))
     slow = extra_cells(filled_notebook(A), "import time\ntime.sleep(30)")
     subs = [Submission("slow", write_notebook(slow, tmp_path / "slow.ipynb"))]
     subs += [Submission(f"honest{i}", write_notebook(filled_notebook(A),

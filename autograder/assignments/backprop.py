@@ -6,11 +6,12 @@ passes the cache it returned back to the backward untouched (its format is the s
 and computes the expected gradients from the inputs it gave the forward. A backward check never
 looks at the forward's ``out``, so a wrong forward costs only the forward's points.
 
-``Value`` is driven by the harness program ``backprop.value_graphs`` (autograder/harness/
-backprop.py), which builds expression graphs from a plain-data description with the student's
-class. Public checks compare with known derivatives and with central differences of the graph
-(each node's gradient is d(output)/d(node) with the nodes after it recomputed); hidden checks run
-the same program with the reference ``Value``. No check imports torch (its import alone takes
+``Value`` is checked by building expression graphs from a plain-data description
+(autograder/harness/backprop.py) with the student's class, one operation per request
+(``ctx.new``, ``ctx.apply``, ``ctx.method``, ``ctx.attr``): the Values stay in the student's
+process and every verdict is made here. Public checks compare with known derivatives and with
+central differences of the graph (each node's gradient is d(output)/d(node) with the nodes after
+it recomputed); hidden checks build the same graphs with the reference ``Value``. No check imports torch (its import alone takes
 seconds); tests/test_properties_03.py verifies the oracles used here against torch.autograd.
 """
 
@@ -20,10 +21,17 @@ import math
 
 import numpy as np
 
-from ..checks import (CheckFailure, Context, NotImplementedYet, as_float_array, as_scalar,
-                      check_shape, compare, fmt, relative_error, unpack)
-from ..harness import get_program
-from ..harness.backprop import BINARY, CONSTANT_FIRST, WITH_CONSTANT
+from ..checks import (BatchFailure, CheckFailure, Context, NotImplementedYet, ProcessCrashed,
+                      TimedOut, as_float_array, as_scalar, check_shape, compare, fmt,
+                      relative_error, unpack)
+from ..harness.backprop import (BINARY, CONSTANT_FIRST, WITH_CONSTANT, _number, _plain,
+                                value_graphs)
+
+# The operator (autograder.calls.OPERATORS) behind each kind of node.
+BINARY_NAMES = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv"}
+WITH_CONSTANT_NAMES = {"addc": "add", "subc": "sub", "mulc": "mul", "divc": "truediv",
+                       "pow": "pow"}
+CONSTANT_FIRST_NAMES = {"radd": "add", "rsub": "sub", "rmul": "mul", "rdiv": "truediv"}
 from ..spec import Assignment, GradedFunction, Section
 
 PAGE = "chapters/03_backprop"
@@ -309,21 +317,19 @@ def sigmoid_forward_extremes(ctx: Context) -> None:
 
 
 def _no_warnings(ctx: Context, name: str, x: np.ndarray, label: str, hidden: bool) -> None:
-    report = ctx.run("backprop.numpy_warnings", name, x)
-    if report.get("missing"):
-        raise CheckFailure(f"`{name}` is not defined: run the cell that defines it.")
-    if report["out"] is None:
-        raise CheckFailure(f"`{name}` should return a pair (out, cache), but it returned a "
-                           f"{report['returned']}.")
-    if report["warnings"]:
-        shown = "; ".join(sorted(set(report["warnings"]))[:3])
+    # The call runs with NumPy's overflow, divide and invalid warnings switched on; underflow
+    # (exp of a very negative number rounding to 0) is harmless and not reported.
+    result = ctx.call_with(name, (np.array(x, dtype=np.float64),), warnings=True)
+    out = unpack(result.out, 2, f"`{name}`", "(out, cache)")[0]
+    if result.warnings:
+        shown = "; ".join(sorted(set(result.warnings))[:3])
         where = "" if hidden else f" for x = {fmt(x)}"
         raise CheckFailure(f"`{name}` raised NumPy warnings{where} [{label}]: {shown}. A correct "
                            f"sigmoid never evaluates exp of a large positive number. Beware "
                            f"np.where(x >= 0, f(x), g(x)): it computes both f(x) and g(x) "
                            f"everywhere, so the 'unused' branch still overflows; apply each "
                            f"formula to its own part of x (a boolean mask), or to −|x|.")
-    compare(report["out"], _expit(x), f"out from {name} [{label}]", hidden=hidden, rtol=1e-9,
+    compare(out, _expit(x), f"out from {name} [{label}]", hidden=hidden, rtol=1e-9,
             atol=1e-15)
 
 
@@ -741,27 +747,83 @@ def random_graph(rng: np.random.Generator, n_leaves: int, n_ops: int, *,
     return graph
 
 
+class _Stub(Exception):
+    """A method of the student's class still raises NotImplementedError."""
+
+    def __init__(self, phase: str, node: int) -> None:
+        super().__init__(phase, node)
+        self.phase, self.node = phase, node
+
+
+def _student_node(b, nodes: list, spec: list):
+    """The operation ``spec`` (see autograder/harness/backprop.py) as a step of the batch ``b``,
+    done with the student's ``Value`` in the student's process."""
+    op = spec[0]
+    if op == "leaf":
+        return b.new("Value", _number(spec[1]))
+    if op in BINARY:
+        return b.apply(BINARY_NAMES[op], nodes[spec[1]], nodes[spec[2]])
+    if op in WITH_CONSTANT:
+        return b.apply(WITH_CONSTANT_NAMES[op], nodes[spec[1]], _number(spec[2]))
+    if op in CONSTANT_FIRST:
+        return b.apply(CONSTANT_FIRST_NAMES[op], _number(spec[1]), nodes[spec[2]])
+    if op == "neg":
+        return b.apply("neg", nodes[spec[1]])
+    return b.method(nodes[spec[1]], op)
+
+
+def _student_graph(ctx: Context, graph: list) -> dict:
+    """Build ``graph`` from fresh Values of the student's class, call ``backward()`` on its
+    last node and read every node's ``.data`` and ``.grad``, all in one round trip:
+    ``{"nodes": [[data, grad], ...]}`` or ``{"error": ..., "phase": "build" | "backward" |
+    "read", "node": k}``."""
+    b = ctx.batch()
+    nodes = []
+    for spec in graph:
+        nodes.append(_student_node(b, nodes, spec))
+    b.method(nodes[-1], "backward")
+    reads = [(b.attr(v, "data"), b.attr(v, "grad")) for v in nodes]
+    n = len(graph)
+    try:
+        out = b.run()
+    except BatchFailure as exc:
+        k = exc.step if exc.step is not None else n
+        phase, node = ("build", k) if k < n else ("backward", n - 1) if k == n else \
+            ("read", (k - n - 1) // 2)
+        if isinstance(exc.failure, NotImplementedYet) and phase != "read":
+            raise _Stub(phase, node) from None
+        if isinstance(exc.failure, (TimedOut, ProcessCrashed)):
+            raise exc.failure from None
+        detail = exc.error.detail if exc.error.kind == "exception" else str(exc.failure)
+        return {"error": detail, "phase": phase, "node": node}
+    return {"nodes": [[_plain(out[d.index]), _plain(out[g.index])] for d, g in reads]}
+
+
 def _run_graphs(ctx: Context, graphs: list, collect: bool = False) -> list:
-    report = ctx.run("backprop.value_graphs", graphs, collect)
-    if "not_implemented" in report:
-        where = report["not_implemented"]
-        graph = graphs[where["graph"]]
-        step = (f"`v{where['node']} = {_expr(graph[where['node']])}`" if where["phase"] == "build"
-                else "`backward()`")
-        raise NotImplementedYet(f"`Value` is not implemented yet: {step} raised "
-                                f"NotImplementedError (a method it uses still has the stub "
-                                f"`raise NotImplementedError()`).")
-    if report.get("missing"):
-        raise CheckFailure("`Value` is not defined: run the cell that defines the class, and "
-                           "keep its name exactly as given.")
-    if "not_a_class" in report:
-        raise CheckFailure(f"`Value` should be a class, but it is a {report['not_a_class']}.")
-    return report["results"]
+    """Each graph built and differentiated with the student's ``Value``, in order, each from
+    fresh leaves. With ``collect``, the Values of one graph are released and garbage-collected
+    before the next is built, so that the next graph's Values likely reuse their memory (and
+    ``id``): state wrongly kept between graphs (e.g. a class-level set of visited ids) then
+    shows up."""
+    results = []
+    for i, graph in enumerate(graphs):
+        try:
+            results.append(_student_graph(ctx, graph))
+        except _Stub as stub:
+            step = (f"`v{stub.node} = {_expr(graph[stub.node])}`" if stub.phase == "build"
+                    else "`backward()`")
+            raise NotImplementedYet(f"`Value` is not implemented yet: {step} raised "
+                                    f"NotImplementedError (a method it uses still has the stub "
+                                    f"`raise NotImplementedError()`).") from None
+        if collect:
+            ctx.release()
+            ctx.apply("collect_garbage")
+    return results
 
 
 def _reference_graphs(ctx: Context, graphs: list) -> list:
-    """The same program run with the reference Value (in the grader, never in the sandbox)."""
-    return get_program("backprop.value_graphs")({"Value": ctx.ref("Value")}, graphs)["results"]
+    """The same graphs built with the reference Value (in the grader, never in the sandbox)."""
+    return value_graphs({"Value": ctx.ref("Value")}, graphs)["results"]
 
 
 def _graph_problem(result: dict, expected: list, graph: list, *, hidden: bool, title: str,

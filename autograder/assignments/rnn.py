@@ -24,8 +24,8 @@ import math
 import numpy as np
 
 from ..checks import (CheckFailure, Context, NotImplementedYet, as_float_array, as_scalar,
-                      central_difference_grad, check_shape, compare, compare_scaled, fmt,
-                      relative_error, unpack)
+                      central_difference_grad, check_shape, compare, compare_scaled,
+                      describe_type, fmt, relative_error, unpack)
 from ..spec import Assignment, GradedFunction, Section, lazy_module
 
 torch = lazy_module("torch")  # see the module doc
@@ -729,14 +729,13 @@ def clip_global_not_per_array(ctx: Context) -> None:
 def clip_new_arrays(ctx: Context) -> None:
     for grads, max_norm, when in (([np.ones(3), np.ones((2, 2))], 100.0, "below"),
                                   ([np.ones(3) * 5, np.ones((2, 2))], 1.0, "above")):
-        report = ctx.run("rnn.clip_fresh_arrays", grads, max_norm)
-        if report.get("missing"):
-            raise CheckFailure("`clip_grad_norm` is not defined: run the cell that defines it.")
-        if report["returned"] != "pair":
+        result = ctx.call_with("clip_grad_norm", (grads, max_norm), aliases=True)
+        clipped = unpack(result.out, 2, "`clip_grad_norm`", "(clipped_list, total_norm)")[0]
+        if not isinstance(clipped, (tuple, list)):
             raise CheckFailure(f"`clip_grad_norm` should return (clipped_list, total_norm), a "
-                               f"list of arrays and a number, but it returned a "
-                               f"{report['returned']}.")
-        if any(report["shares"]):
+                               f"list of arrays and a number, but its first item is "
+                               f"{describe_type(clipped)}.")
+        if any(out.startswith("out[0]") for out, _ in result.aliases):
             raise CheckFailure(
                 f"`clip_grad_norm` returned arrays that share memory with its inputs (norm "
                 f"{when} max_norm). Return new arrays (e.g. g * scale, or g.copy() when nothing "

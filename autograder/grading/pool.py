@@ -27,13 +27,14 @@ from ..notebook import read_regular_file
 from ..reference import solution_notebook
 from ..results import FunctionResult, SubmissionResult
 from ..sandbox.confine import Limits
+from ..timing import CELL_CPU, NOTEBOOK_CPU, wall_backstop
 from ..sandbox.isolation import MALLOC_ENV, PACKAGE, Isolation, detect
 from ..sandbox.session import ForkServer
 from ..spec import HIDDEN, PUBLIC, Assignment
 from .submissions import Submission
 
-NOTEBOOK_TIMEOUT = 300.0  # seconds for one whole notebook, cells and checks together
-CELL_TIMEOUT = 30.0
+NOTEBOOK_TIMEOUT = NOTEBOOK_CPU  # CPU seconds for one whole notebook, cells and checks together
+CELL_TIMEOUT = CELL_CPU
 WATCHDOG_GRACE = 30.0  # a worker silent this long past a notebook's limit is restarted
 MAX_NOTES = 20
 
@@ -341,7 +342,8 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                 feed(w)
             now = time.monotonic()
             for slot, w in enumerate(list(workers)):
-                if w.job is not None and now - w.started > w.job["timeout"] + WATCHDOG_GRACE:
+                if w.job is not None and now - w.started > (wall_backstop(w.job["timeout"])
+                                                             + WATCHDOG_GRACE):
                     job = w.job
                     retire(w)
                     finish(job, {"status": "timeout", "notes": [

@@ -1,25 +1,18 @@
 """Code that runs *inside* the student's process on behalf of a check.
 
-Checks never touch student objects directly: they go through ``Context.call`` (call a student
-function with plain data) and ``Context.run`` (run a named *program* from this package with the
-student's namespace). That indirection is what lets ``autograder grade`` keep the student's code
-in a separate, sandboxed process while the comparison with the reference stays outside it.
+Checks never touch student objects directly: they send requests (:mod:`autograder.calls`) —
+call a function, a method, an operator, read an attribute — and every verdict is made in the
+grader on the plain data that comes back. What lives here, registered by name so it can be asked
+for across a process boundary with plain data only, are **probes**: test functions handed *to*
+student code, e.g. the ``f`` of ``numerical_gradient(f, x)``. A check passes
+``Probe("name", **params)``; the student process rebuilds the callable with :func:`build_probe`.
+(There are no "programs" any more: code that ran in the student's process on the grader's behalf
+could be replaced by the notebook.)
 
-Two kinds of things live here, registered by name so they can be asked for across a process
-boundary with plain data only:
-
-* **probes**: test functions handed *to* student code, e.g. the ``f`` of
-  ``numerical_gradient(f, x)``. A check passes ``Probe("name", **params)``; the student process
-  rebuilds the callable with :func:`build_probe`.
-* **programs**: short scripts that drive student objects in ways a single call cannot, e.g.
-  building an expression graph out of the student's ``Value`` class. ``ctx.run("name", *args)``
-  calls ``program(namespace, *args)``; it must return plain data (arrays, numbers, tuples, lists,
-  dicts, strings, None).
-
-Assignment-specific probes and programs go in ``autograder/harness/<topic>.py``; every module of
-this package is imported (:func:`load_all`) before any student code runs. Checks refer to probes
-and programs by the registered object or name; an unknown one raises :class:`AuthorError` in the
-grader — the course author's mistake, never a student's failure.
+Assignment-specific probes go in ``autograder/harness/<topic>.py``; every module of this package
+is imported (:func:`load_all`) before any student code runs. Checks refer to probes by the
+registered object or name; an unknown one raises :class:`AuthorError` in the grader — the course
+author's mistake, never a student's failure.
 """
 
 from __future__ import annotations
@@ -28,12 +21,12 @@ import importlib
 from typing import Any, Callable
 
 PROBES: dict = {}  # name -> factory(**params) -> callable
-PROGRAMS: dict = {}  # name -> program(namespace, *args) -> plain data
 
 
 
 class AuthorError(Exception):
-    """A check refers to a probe or program that does not exist: the course author's error."""
+    """A check refers to a probe that does not exist, or is otherwise broken: the course
+    author's error, never a student's."""
 
 
 class Probe:
@@ -72,15 +65,6 @@ def probe(name: str):
     return deco
 
 
-def program(name: str):
-    """Register ``fn(namespace, *args) -> plain data`` as the program called ``name``."""
-    def deco(fn: Callable) -> Callable:
-        PROGRAMS[name] = fn
-        fn.program_name = name
-        return fn
-    return deco
-
-
 _LOADED: list = []
 
 
@@ -95,31 +79,5 @@ def load_all() -> None:
     _LOADED.append(True)
 
 
-def program_name(program) -> str:
-    """The registered name of a program given as the function or its name (else AuthorError)."""
-    name = getattr(program, "program_name", program)
-    load_all()
-    if not isinstance(name, str) or name not in PROGRAMS:
-        raise AuthorError(f"no program {program!r} is registered in autograder.harness")
-    return name
-
-
 def build_probe(p: Probe) -> Callable:
     return PROBES[p.name](**p.params)
-
-
-def resolve_probes(obj: Any) -> Any:
-    """Replace every Probe inside tuples, lists and dicts by the callable it names."""
-    if isinstance(obj, Probe):
-        return build_probe(obj)
-    if isinstance(obj, tuple):
-        return tuple(resolve_probes(v) for v in obj)
-    if isinstance(obj, list):
-        return [resolve_probes(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: resolve_probes(v) for k, v in obj.items()}
-    return obj
-
-
-def get_program(program) -> Callable:
-    return PROGRAMS[program_name(program)]

@@ -1,11 +1,8 @@
-"""Programs for assignment 03_backprop, run next to the student's code (see the package doc).
+"""Expression graphs for assignment 03_backprop's ``Value``, as plain data.
 
-* ``backprop.value_graphs`` builds expression graphs out of the student's ``Value`` class from a
-  plain-data description, calls ``backward()`` on each graph's last node and reports every
-  node's ``.data`` and ``.grad``.
-* ``backprop.numpy_warnings`` calls a student function with NumPy's floating-point warnings
-  switched on and reports the warnings it raised (e.g. ``exp`` overflowing in a sigmoid), with
-  the ``out`` it returned.
+The checks (autograder/assignments/backprop.py) build each graph with the student's class one
+operation per request, in the student's process; :func:`value_graphs` builds the same graphs
+with the reference class, in the grader.
 
 A graph is a list of nodes; node ``k`` refers to earlier nodes by index:
 
@@ -29,17 +26,8 @@ from __future__ import annotations
 
 import gc
 import operator
-import warnings
 
 import numpy as np
-
-from . import program
-
-# Bound when the harness is imported, before any student code runs: a notebook that replaces
-# np.errstate or warnings.catch_warnings cannot blind the warnings check below.
-_errstate, _catch_warnings, _simplefilter = np.errstate, warnings.catch_warnings, \
-    warnings.simplefilter
-_seterr = np.seterr
 
 BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
 WITH_CONSTANT = {"addc": operator.add, "subc": operator.sub, "mulc": operator.mul,
@@ -85,6 +73,8 @@ def _plain(x):
         return float(x)
     if isinstance(x, np.ndarray) and x.size == 1 and np.issubdtype(x.dtype, np.number):
         return float(x.reshape(()))
+    if type(x).__name__ == "Remote":  # an object kept in the student's process
+        return f"<{x.kind}>"
     return f"<{type(x).__name__}>"
 
 
@@ -125,7 +115,6 @@ def _run_graph(Value, graph: list) -> dict:
     return {"nodes": out}
 
 
-@program("backprop.value_graphs")
 def value_graphs(namespace: dict, graphs: list, collect: bool = False) -> dict:
     """Build each graph with ``namespace["Value"]``, in order, each from fresh leaves; call
     ``backward()`` on its last node; return ``{"results": [...]}`` with, per graph, either
@@ -151,29 +140,3 @@ def value_graphs(namespace: dict, graphs: list, collect: bool = False) -> dict:
         if collect:
             gc.collect()
     return {"results": results}
-
-
-@program("backprop.numpy_warnings")
-def numpy_warnings(namespace: dict, name: str, x: np.ndarray) -> dict:
-    """Call ``namespace[name](x)`` with NumPy's overflow, divide and invalid warnings on.
-
-    Returns ``{"warnings": [messages], "out": first item of the returned tuple as a float array
-    (or None), "returned": a description of what came back}``. Underflow is not reported: exp
-    of a very negative number rounding to 0 is harmless.
-    """
-    fn = namespace.get(name)
-    if fn is None:
-        return {"missing": True}
-    with _catch_warnings(record=True) as caught:
-        _simplefilter("always")
-        with _errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
-            _seterr(over="warn", divide="warn", invalid="warn", under="ignore")  # over any global
-            result = fn(np.array(x, dtype=np.float64))
-    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
-    out = None
-    if isinstance(result, tuple) and len(result) == 2:
-        try:
-            out = np.array(result[0], dtype=np.float64)
-        except Exception:  # noqa: BLE001 - the check reports it
-            out = None
-    return {"warnings": messages, "out": out, "returned": type(result).__name__}

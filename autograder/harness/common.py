@@ -1,4 +1,4 @@
-"""Probes and programs shared by several assignments."""
+"""Probes shared by several assignments."""
 
 from __future__ import annotations
 

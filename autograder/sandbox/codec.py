@@ -3,13 +3,22 @@
 Nothing that crosses the boundary is ever unpickled or evaluated. A message is a JSON header
 plus raw array buffers; :func:`decode` rebuilds only plain data — base-class NumPy arrays of
 numeric or boolean dtype, NumPy scalars, Python numbers, strings, None, tuples, lists, dicts with
-string keys — plus three tagged kinds: a :class:`Probe` (test function, grader → student), a
+string keys — plus three tagged kinds: a probe (a test function of the grader's handed to student
+code: only its number crosses, see :class:`ProbeRef`), a
 random Generator's state, and a :class:`Remote` handle for anything the student returned that is
 not plain data (kept in the student process, usable only by passing it back).
 
 So a student value that "lies" — an ndarray subclass with a custom ``__eq__``, an object equal
 to everything — arrives in the grader as its raw numbers or as an opaque handle, and the
 comparison with the reference is made on those.
+
+**Values cross by value, objects stay where they were made.** Every array, tensor, tuple, list
+and dict a student's function returns crosses as its value *and* a handle (``"$h"``) to the
+object itself, which the student's process keeps. When a check passes such a value back (a
+forward's cache to the backward, an optimiser's state to its next step), it is sent as the
+handle and the student's function receives its own object: a cache that holds a torch graph, a
+closure, a generator, an instance of a notebook class or a view of another array works as it
+does in Jupyter. Only what a check compares is ever looked at by value.
 """
 
 from __future__ import annotations
@@ -40,6 +49,18 @@ class ConnectionLost(Exception):
 
 
 @dataclass(frozen=True)
+class ProbeRef:
+    """In the student's process, the ``index``-th probe of the request being answered: a test
+    function that stays in the grader (calling it asks the grader, see
+    :mod:`autograder.calls`), so its parameters — hidden inputs among them — never cross."""
+
+    index: int
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+@dataclass(frozen=True)
 class Remote:
     """An object kept in the student process; ``kind`` is its type name, for messages."""
 
@@ -54,14 +75,31 @@ class Remote:
 # encoding
 
 
-def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
-    """``(tree, buffers)``. ``keep(obj) -> id`` stores a non-data object and returns its handle
-    id (student side); without it such objects are an error (grader side)."""
+def encode(obj: Any, keep: Callable[[Any], int] | None = None,
+           known: Callable[[Any], int | None] | None = None,
+           probes: list | None = None) -> tuple:
+    """``(tree, buffers)``.
+
+    Student side: ``keep(obj) -> id`` stores an object and returns its handle id; every
+    container, array and tensor is sent as its value plus its handle, and any other object as a
+    handle only. Grader side (no ``keep``): ``known(obj)`` gives the handle of an object that
+    came from the student, which is then sent as that handle; other non-data objects are an
+    error. A :class:`Probe` is sent as its number in ``probes`` (appended to it)."""
     buffers: list = []
 
     def enc(x: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise CodecError("value nested too deeply")
+        if known is not None and not _atom(x):
+            handle = known(x)
+            if handle is not None:
+                return {"$ref": handle}
+        tree = value(x, depth)
+        if keep is not None and type(tree) is dict and not _HANDLED.isdisjoint(tree):
+            tree["$h"] = keep(x)
+        return tree
+
+    def value(x: Any, depth: int) -> Any:
         if x is None or isinstance(x, bool):
             return x
         if type(x) is int:
@@ -100,8 +138,11 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
             return {"$l": [enc(v, depth + 1) for v in x]}
         if type(x) is dict and all(type(k) is str for k in x):
             return {"$d": [[k, enc(v, depth + 1)] for k, v in x.items()]}
-        if isinstance(x, Probe):
-            return {"$probe": x.name, "params": enc(x.params, depth + 1)}
+        if isinstance(x, Probe) and probes is not None:
+            probes.append(x)
+            return {"$probe": len(probes) - 1}
+        if isinstance(x, ProbeRef):
+            return {"$probe": x.index}
         if isinstance(x, Remote):
             return {"$ref": x.id}
         if isinstance(x, np.random.Generator) and type(x.bit_generator) is np.random.PCG64:
@@ -113,13 +154,21 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None) -> tuple:
     return enc(obj, 0), buffers
 
 
+_HANDLED = frozenset(("$a", "$tensor", "$t", "$l", "$d"))  # sent with a handle too
+
+
+def _atom(x: Any) -> bool:
+    """Values whose identity means nothing (interned, or rebuilt on every decode)."""
+    return x is None or type(x) in (bool, int, float, str) or (type(x) is tuple and not x)
+
+
 def _torch():
     """torch, imported outside any check's time limit if this is its first use here (the
     grading worker imports it up front only for assignments that list it)."""
     if "torch" not in sys.modules:
-        from ..evaluate import untimed
+        from ..timing import paused
 
-        with untimed():
+        with paused():
             import torch  # noqa: F401
     return sys.modules["torch"]
 
@@ -134,10 +183,13 @@ def _is_tensor(x: Any) -> bool:
 
 
 def decode(tree: Any, buffers: list, resolve: Callable[[int], Any] | None = None,
-           probes: Callable[[Probe], Any] | None = None) -> Any:
+           probes: Callable[[int], Any] | None = None,
+           remember: Callable[[Any, int], None] | None = None) -> Any:
     """Rebuild plain data. ``resolve(id)`` maps a handle id back to the kept object (student
-    side); without it handles become :class:`Remote` (grader side). ``probes`` turns a received
-    Probe into a callable (student side)."""
+    side); without it handles become :class:`Remote` (grader side). ``probes(i)`` gives what a
+    probe number stands for (grader side: the request's Probe); without it, a
+    :class:`ProbeRef`. ``remember(value, id)`` is told the handle of every
+    decoded value that has one (grader side), so that passing it back sends the handle."""
 
     def array(spec: dict, key: str) -> np.ndarray:
         dtype = np.dtype(str(spec["dtype"]))
@@ -159,6 +211,12 @@ def decode(tree: Any, buffers: list, resolve: Callable[[int], Any] | None = None
             return x
         if type(x) is not dict or not x:
             raise CodecError("malformed message")
+        out = node(x, depth)
+        if remember is not None and "$h" in x:
+            remember(out, int(x["$h"]))
+        return out
+
+    def node(x: dict, depth: int) -> Any:
         if "$f" in x:
             return float(x["$f"])
         if "$str" in x:
@@ -178,8 +236,10 @@ def decode(tree: Any, buffers: list, resolve: Callable[[int], Any] | None = None
         if "$d" in x:
             return {str(k): dec(v, depth + 1) for k, v in x["$d"]}
         if "$probe" in x:
-            p = Probe(str(x["$probe"]), **dec(x["params"], depth + 1))
-            return probes(p) if probes else p
+            index = x["$probe"]
+            if type(index) is not int or index < 0:
+                raise CodecError("malformed probe")
+            return probes(index) if probes else ProbeRef(index)
         if "$rng" in x:
             g = np.random.Generator(np.random.PCG64())
             g.bit_generator.state = json.loads(x["$rng"])
@@ -189,7 +249,10 @@ def decode(tree: Any, buffers: list, resolve: Callable[[int], Any] | None = None
                 raise CodecError("unexpected handle")
             return resolve(int(x["$ref"]))
         if "$obj" in x:
-            return Remote(int(x["$obj"]), str(x.get("kind", "object"))[:60])
+            remote = Remote(int(x["$obj"]), str(x.get("kind", "object"))[:60])
+            if remember is not None:
+                remember(remote, remote.id)
+            return remote
         raise CodecError("unknown tag in message")
 
     return dec(tree, 0)

@@ -19,9 +19,9 @@ import socket
 import subprocess
 import time
 
-from ..checks import StudentError, same
-from ..evaluate import CheckTimeout
+from ..calls import StudentError
 from ..notebook import note_text
+from ..timing import NOTEBOOK_CPU, wall_backstop
 from . import codec
 from .confine import Limits
 from .isolation import (MALLOC_ENV, SANDBOX_UID_BASE, Isolation, drop_privileges,
@@ -142,11 +142,24 @@ class Zygote:
 
 
 class Session:
+    """One submission's student process, (re)started as needed: the transport of a
+    :class:`~autograder.checks.Client` (``ready`` / ``exchange`` / ``generation``).
+
+    Time: the student's process enforces the CPU-time limits of each cell and each call itself
+    (with their wall-clock backstops); the session waits a little longer than the backstop
+    before it kills the process. The notebook's budget, ``cpu_budget`` seconds of CPU time over
+    all its processes, is counted from what the process reports; ``deadline`` (a
+    ``time.monotonic()`` value) is the wall-clock backstop for the whole notebook."""
+
     def __init__(self, zygote: Zygote, cells: list, *, filename: str, limits: Limits,
-                 cell_timeout: float, deadline: float | None = None) -> None:
+                 cell_timeout: float, deadline: float | None = None,
+                 cpu_budget: float = NOTEBOOK_CPU) -> None:
         self.zygote, self.cells, self.filename = zygote, cells, filename
         self.limits, self.cell_timeout = limits, cell_timeout
-        self.deadline = deadline  # time.monotonic() by which the whole notebook must be done
+        self.deadline = deadline
+        self.cpu_budget = cpu_budget
+        self.cpu_done = 0.0  # CPU seconds of the processes that have ended
+        self.cpu_now = 0.0  # as the current process last reported
         self.skip: dict = {}  # cell index -> why it is no longer run
         self.entries: list = []  # what went wrong running cells, from the latest start
         self.isolation_notes: list = []
@@ -187,9 +200,12 @@ class Session:
                 codec.send(self.sock, {"op": "cells", "skip": {str(k): v for k, v in
                                                                self.skip.items()},
                                        "timeout": self.cell_timeout, "filename": self.filename,
+                                       # this process's share of the notebook's CPU time
+                                       "budget": max(0.0, self.cpu_budget - self.cpu_done),
                                        "cells": [c.__dict__ for c in self.cells]})
                 while True:
-                    wait = min(self.cell_timeout + GRACE, max(self._left(), 0.0) + GRACE)
+                    wait = min(wall_backstop(self.cell_timeout) + GRACE,
+                               max(self._left(), 0.0) + GRACE)
                     header, _ = self._recv(wait)
                     if header.get("event") == "cell":
                         index = header.get("index")
@@ -197,6 +213,7 @@ class Session:
                             raise codec.CodecError("malformed message")
                         current = index
                     elif header.get("event") == "ready":
+                        self._account(header.get("cpu"))
                         self.entries = _entries(header.get("entries"))
                         self.cell_seconds += _seconds(header.get("seconds"),
                                                       time.monotonic() - started)
@@ -219,8 +236,8 @@ class Session:
                                         "while its cells ran") from None
                 if current is None:
                     raise SessionFailed("the grader could not start the notebook") from None
-                self.skip[current] = (f"did not finish within {self.cell_timeout:g} s and could "
-                                      f"not be interrupted; it was skipped.")
+                self.skip[current] = (f"did not finish within {self.cell_timeout:g} s of CPU "
+                                      f"time and could not be interrupted; it was skipped.")
 
     def _start(self) -> None:
         self.pid, self.sock = self.zygote.spawn(self.limits)
@@ -246,7 +263,19 @@ class Session:
         if self.pid is not None:
             how = self.zygote.stop(self.pid, wait)
             self.pid = None
+        self.cpu_done += self.cpu_now
+        self.cpu_now = 0.0
         return how
+
+    def _account(self, cpu) -> None:
+        """The CPU time the process reports (a statistic from an untrusted process: a lie only
+        brings it nearer the wall-clock backstop)."""
+        if type(cpu) in (int, float) and 0 <= cpu < float("inf"):
+            self.cpu_now = max(self.cpu_now, float(cpu))
+
+    def over_budget(self) -> bool:
+        """Whether the notebook has used up its CPU time, or its wall-clock backstop."""
+        return self.cpu_done + self.cpu_now > self.cpu_budget or self._left() <= 0
 
     def close(self) -> None:
         """Done with this submission: its process is killed, nobody waits to hear how."""
@@ -266,20 +295,39 @@ class Session:
             raise _Timeout()
         return header, buffers
 
-    def request(self, header: dict, payload: tuple, timeout: float):
-        """Send a call/run request; return the decoded reply or raise StudentError."""
+    # -- the transport of a Client ------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a new student process starts (its handles are new)."""
+        return self.starts
+
+    def ready(self) -> int:
         try:
             self.ensure()
         except SessionFailed as exc:
             raise StudentError("failure", str(exc)) from None
-        tree, buffers = codec.encode(payload)
-        header = dict(header, payload=tree, timeout=timeout)
+        return self.starts
+
+    def exchange(self, header: dict, buffers: list, on_callback=None) -> tuple:
+        """Send one request, return ``(reply, buffers)``; a crash, a malformed reply or no
+        answer within the backstop is the student's :class:`StudentError`. While it waits, the
+        student's code may call the request's probes: ``on_callback(message, buffers)``
+        answers each call."""
+        wait = float(header.get("wall", 0)) + GRACE
+        until = time.monotonic() + min(wait, max(self._left(), 0.0) + GRACE)
         try:
             codec.send(self.sock, header, buffers)
-            reply, bufs = self._recv(min(timeout, max(self._left(), 0.0)) + GRACE)
+            while True:
+                reply, bufs = self._recv(max(0.0, until - time.monotonic()))
+                if reply.get("event") != "callback":
+                    break
+                answer = on_callback(reply, bufs) if on_callback is not None else \
+                    ({"error": "no test function was given"}, [])
+                codec.send(self.sock, *answer)
         except _Timeout:
             self.stop()
-            raise CheckTimeout() from None
+            raise StudentError("timeout", f"was still running after {wait:g} s") from None
         except (codec.ConnectionLost, OSError):
             how = self.stop()
             raise StudentError("crashed", _describe_end(how)) from None
@@ -287,20 +335,14 @@ class Session:
             self.stop()
             raise StudentError("unsendable", str(exc)) from None
         except BaseException:
-            self.stop()  # e.g. the check's own time limit: the reply would arrive out of turn
+            self.stop()  # e.g. the run was interrupted: the reply would arrive out of turn
             raise
-        if "error" in reply:
-            if reply["error"] == "timeout":
-                raise CheckTimeout()
-            raise StudentError(str(reply["error"])[:40], str(reply.get("detail", ""))[:2000])
-        try:
-            out = codec.decode(reply["ok"], bufs)
-            if not isinstance(out, dict) or set(out) != {"out", "after"}:
-                raise codec.CodecError("malformed reply")
-            return out
-        except Exception as exc:  # noqa: BLE001 - anything malformed is the student's
+        self._account(reply.get("cpu"))
+        if reply.get("error") == "timeout":
+            # Whatever the interrupted call left behind (a half-imported module, a lock held, a
+            # thread still spinning) must not cost the next check: it gets a fresh process.
             self.stop()
-            raise StudentError("unsendable", str(exc)[:300]) from None
+        return reply, bufs
 
 
 def _entries(raw) -> list:
@@ -338,26 +380,3 @@ def _describe_end(how: str) -> str:
     if how.startswith("exit"):
         return f"it exited: {how}, e.g. os._exit()"
     return how or "it stopped"
-
-
-class RemoteBackend:
-    """What :class:`autograder.checks.Context` uses to reach a sandboxed student."""
-
-    timeout = 5.0
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def call(self, name: str, args: tuple, kwargs: dict):
-        reply = self.session.request({"op": "call", "name": name}, (tuple(args), dict(kwargs)),
-                                     self.timeout)
-        # Decided here, on plain data: did the function change the arguments it was given?
-        after = reply["after"]
-        if not (isinstance(after, tuple) and len(after) == 2
-                and same(after[0], tuple(args)) and same(after[1], dict(kwargs))):
-            raise StudentError("mutated")
-        return reply["out"]
-
-    def run(self, program: str, args: tuple):
-        return self.session.request({"op": "run", "program": program}, (tuple(args), {}),
-                                    self.timeout)["out"]

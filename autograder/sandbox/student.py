@@ -6,9 +6,10 @@ and then serves requests over its socket with :mod:`autograder.sandbox.codec`:
 * ``cells``: run the notebook's code cells in a fresh ``__main__`` module (so that pickling a
   notebook-defined function, e.g. for ``multiprocessing``, works as in Jupyter); an event precedes
   each cell, so the grader knows which one was running if the process dies;
-* ``call``: call a student function on plain-data arguments; the reply carries the result *and*
-  the arguments as they were after the call — the grader decides whether they were modified;
-* ``run``: run a harness program (see :mod:`autograder.harness`) next to the student's objects.
+* every other request (call a function, a method, an operator, read an attribute) is answered
+  by :class:`autograder.calls.Server`, exactly as in-process grading answers it; a call's reply
+  carries the result *and* the arguments as they were after the call — the grader decides
+  whether they were modified.
 
 Whatever the student's code patches in this process can only change the plain data it sends:
 every verdict is made in the grader.
@@ -16,22 +17,17 @@ every verdict is made in the grader.
 
 from __future__ import annotations
 
-import copy
 import io
 import os
 import sys
 import traceback
 import types
 
-import numpy as np
-
-from ..checks import LocalBackend, StudentError
-from ..evaluate import CheckTimeout, time_limit
+from ..calls import Server
 from ..notebook import CodeCell, NoIPython, run_cells
+from ..timing import cpu_seconds
 from . import codec
 from .confine import Limits, confine_student
-
-OUTPUT_LIMIT = 1 << 20  # characters of student output kept in memory (then dropped)
 
 
 class _Output(io.TextIOBase):
@@ -91,24 +87,13 @@ def _main_module() -> dict:
 
 def _serve(sock) -> None:
     # Everything used from here on is bound now, before student code can patch modules.
-    send, recv, encode, decode = codec.send, codec.recv, codec.encode, codec.decode
-    deepcopy, errstate = copy.deepcopy, np.errstate
-    namespace = _main_module()
-    backend = LocalBackend(namespace)
-    kept: list = []
+    send, recv = codec.send, codec.recv
+    cpu_now = cpu_seconds
+    def ask(message: dict, bufs: list) -> tuple:  # a probe's value, from the grader
+        send(sock, message, bufs)
+        return recv(sock)
 
-    def keep(obj) -> int:
-        kept.append(obj)
-        return len(kept) - 1
-
-    def resolve(i: int):
-        if not 0 <= i < len(kept):
-            raise codec.CodecError("unknown handle")
-        return kept[i]
-
-    def reply_error(kind: str, detail: str = "") -> None:
-        send(sock, {"error": kind, "detail": detail[:2000]})
-
+    server = Server(_main_module(), channel=ask)
     while True:
         header, buffers = recv(sock)
         op = header.get("op")
@@ -117,41 +102,14 @@ def _serve(sock) -> None:
         if op == "cells":
             cells = [CodeCell(**c) for c in header["cells"]]
             skip = {int(k): v for k, v in header.get("skip", {}).items()}
-            _, log = run_cells(cells, namespace, timeout=float(header["timeout"]),
+            budget = header.get("budget")
+            _, log = run_cells(cells, server.namespace, timeout=float(header["timeout"]),
+                               budget=float(budget) if budget is not None else None,
                                filename=header.get("filename", "notebook"), skip=skip,
                                before_cell=lambda c: send(sock, {"event": "cell",
                                                                  "index": c.index}))
-            send(sock, {"event": "ready", "entries": log.entries, "seconds": log.seconds})
+            send(sock, {"event": "ready", "entries": log.entries, "seconds": log.seconds,
+                        "cpu": cpu_now()})
             continue
-        try:
-            args, kwargs = decode(header["payload"], buffers, resolve=resolve)
-        except Exception as exc:  # noqa: BLE001
-            reply_error("exception", f"the grader could not send the arguments: {exc}")
-            continue
-        after = None
-        try:
-            with errstate(all="ignore"), time_limit(float(header["timeout"])):
-                if op == "call":
-                    call_args, call_kwargs = deepcopy((tuple(args), kwargs))
-                    out = backend.invoke(header["name"], call_args, call_kwargs)
-                    after = (call_args, call_kwargs)
-                else:
-                    out = backend.run(header["program"], tuple(args))
-        except StudentError as err:
-            reply_error(err.kind, err.detail)
-            continue
-        except CheckTimeout:
-            reply_error("timeout")
-            continue
-        except BaseException as exc:  # noqa: BLE001 - e.g. a deepcopy the student broke
-            reply_error("exception", f"{type(exc).__name__}: {str(exc)[:200]}")
-            continue
-        try:
-            tree, bufs = encode({"out": out, "after": after}, keep)
-            send(sock, {"ok": tree}, bufs)
-        except codec.CodecError as exc:
-            reply_error("unsendable", str(exc))
-        except RecursionError:
-            reply_error("unsendable", "nested too deeply")
-        except Exception as exc:  # noqa: BLE001 - whatever an odd object does when encoded
-            reply_error("unsendable", f"{type(exc).__name__}: {str(exc)[:200]}")
+        reply, bufs = server.handle(header, buffers)
+        send(sock, reply, bufs)
