@@ -40,9 +40,10 @@ class RunLog:
     entries: list = field(default_factory=list)  # {"cell", "grade_id", "text", "module"}
     seconds: float = 0.0  # spent executing the cells' code
 
-    def add(self, cell: CodeCell, text: str, module: str | None = None) -> None:
+    def add(self, cell: CodeCell, text: str, module: str | None = None,
+            timed_out: bool = False) -> None:
         self.entries.append({"cell": cell.index, "grade_id": cell.grade_id, "text": text,
-                             "module": module})
+                             "module": module, "timed_out": timed_out})
 
     @property
     def notes(self) -> list:
@@ -204,7 +205,7 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
         except Expired as exc:
             if exc.limit is not lim:
                 raise
-            log.add(cell, f"{lim.describe()} and was stopped.")
+            log.add(cell, f"{lim.describe()} and was stopped.", timed_out=True)
         except SystemExit:
             log.add(cell, "called sys.exit()/exit(); the rest of the cell was skipped.")
         except KeyboardInterrupt:

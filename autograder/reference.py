@@ -33,11 +33,23 @@ class ReferenceUnavailable(RuntimeError):
     pass
 
 
-@lru_cache(maxsize=None)
 def load_reference(assignment: str) -> dict:
-    """Run the instructor notebook's code cells (not its tests) and return the namespace."""
+    """Run the instructor notebook's code cells (not its tests) and return the namespace.
+
+    Cached by the notebook's path and modification time, not by the assignment's name: two
+    courses graded in one process never share a reference."""
     path = solution_notebook(assignment)
-    if not path.exists():
+    try:
+        stamp = path.resolve().stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _load(str(path.resolve()), stamp)
+
+
+@lru_cache(maxsize=16)
+def _load(where: str, stamp) -> dict:
+    path = Path(where)
+    if stamp is None or not path.exists():
         raise ReferenceUnavailable(
             f"the reference solution {path} is not available: hidden checks need the instructor "
             f"notebooks (set AUTOGRADER_SOLUTIONS to their folder). Students: use "

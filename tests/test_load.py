@@ -100,3 +100,29 @@ def test_nbgrader_gives_the_quiet_scores_on_a_busy_machine(quiet_scores, busy_ma
             got = {name: per_cell[f"{name}_public"] + per_cell[f"{name}_hidden"]
                    for name in expected}
             assert got == expected, student
+
+
+@pytest.mark.slow
+def test_a_timeout_does_not_bleed_into_later_checks(tmp_path):
+    """Issue 20's notebook: an ungraded cell calls a looping `relu_forward` and runs past the
+    cell limit, then a check of `relu_forward` times out. Every later check starts from a fresh
+    process with its whole budget, and the cell that ran out of time is not run again, so the
+    score is the in-process one: only what really loops loses points."""
+    from autograder.grading import Settings
+
+    name = "03_backprop"
+    spec = get_assignment(name)
+    loop = "def relu_forward(x):\n    while True:\n        pass\n"
+    nb = filled_notebook(name, {"relu_forward": loop})
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
+                        "execution_count": None,
+                        "source": "import numpy as np\nrelu_forward(np.ones(3))  # training"})
+    path = write_notebook(nb, tmp_path / "bleed.ipynb")
+    ns, log = run_cells(read_cells(path), timeout=2)
+    assert any("CPU time" in note for note in log.notes), log.notes
+    expected = {gf.name: grade_function(spec, gf, ns, reference(name), (PUBLIC, HIDDEN)).score
+                for gf in spec.functions}
+    assert expected["sigmoid_forward"] == spec.function("sigmoid_forward").max_score
+    result = grade_all([Submission("bleed", path)], spec, jobs=1,
+                       settings=Settings(cell_timeout=2))[0]
+    assert {n: f.score for n, f in result.functions.items()} == expected, result.notes

@@ -215,6 +215,12 @@ class Session:
                     elif header.get("event") == "ready":
                         self._account(header.get("cpu"))
                         self.entries = _entries(header.get("entries"))
+                        # A cell that ran out of time is not run again when a later timeout or
+                        # crash restarts the notebook: it would cost its time once more each
+                        # time, and every later check would pay for it.
+                        for e in self.entries:
+                            if e["timed_out"]:
+                                self.skip.setdefault(e["cell"], e["text"])
                         self.cell_seconds += _seconds(header.get("seconds"),
                                                       time.monotonic() - started)
                         break
@@ -356,7 +362,8 @@ def _entries(raw) -> list:
         gid, module = e.get("grade_id"), e.get("module")
         out.append({"cell": e["cell"], "grade_id": gid[:60] if isinstance(gid, str) else None,
                     "text": str(e.get("text", ""))[:300],
-                    "module": module[:100] if isinstance(module, str) else None})
+                    "module": module[:100] if isinstance(module, str) else None,
+                    "timed_out": e.get("timed_out") is True})
     return out
 
 
