@@ -54,8 +54,26 @@ def _load(where: str, stamp) -> dict:
             f"the reference solution {path} is not available: hidden checks need the instructor "
             f"notebooks (set AUTOGRADER_SOLUTIONS to their folder). Students: use "
             f"`autograder check`, which needs no solutions.")
-    ns, log = run_cells(read_cells(path), filename=path.name)
+    cells = read_cells(path)
+    _preload(cells)
+    ns, log = run_cells(cells, filename=path.name)
     if log.notes:
         raise ReferenceUnavailable(f"the reference notebook {path} failed to run: "
                                    + "; ".join(log.notes))
     return ns
+
+
+def _preload(cells: list) -> None:
+    """Import the slow packages the notebook mentions before its cells run under their time
+    limits: an import interrupted half-way leaves a module broken for the whole process (torch
+    cannot even be imported twice)."""
+    import importlib
+
+    from .sandbox.zygote import HEAVY, heavy_packages
+
+    for package in heavy_packages(c.source for c in cells):
+        for module in HEAVY[package]:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass  # the notebook will say so itself
