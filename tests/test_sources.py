@@ -47,15 +47,6 @@ UNRESOLVABLE = re.compile(
     re.IGNORECASE,
 )
 
-# Chapters 02 and 03 are outside the scope of issue 24's text half; these are the
-# violations they still contain. A ratchet: a count may only go down, and must be
-# lowered when it does, so that the allowance disappears once those pages are fixed.
-PENDING = {
-    "02_matrix_calculus.md": {"gradient": 3, "words": 5},
-    "03_backprop.md": {"gradient": 18, "words": 3},
-}
-
-
 def gradient_notation_problems(text):
     """(line number, pattern name, line) per gradient written with a partial or a d."""
     problems = []
@@ -151,30 +142,20 @@ def _counts(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_chapter_uses_nabla_for_gradients(path):
     problems, _ = _counts(path)
-    allowed = PENDING.get(path.name, {}).get("gradient", 0)
     listing = "\n".join(
         f"  {path.name}:{n}: [{name}] {line}" for n, name, line in problems
     )
-    assert len(problems) <= allowed, (
+    assert not problems, (
         "write gradients of the loss as \\nabla_X L (entries: (\\nabla_X L)_{ij}); "
         f"see docs/PAGE_CONVENTIONS.md, Notation:\n{listing}"
-    )
-    assert len(problems) == allowed, (
-        f"{path.name} has fewer notation problems than PENDING allows: lower it to "
-        f"{len(problems)}"
     )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
 def test_chapter_names_nothing_readers_cannot_see(path):
     _, words = _counts(path)
-    allowed = PENDING.get(path.name, {}).get("words", 0)
     listing = "\n".join(f"  {path.name}:{n}: '{w}' in: {line}" for n, w, line in words)
-    assert len(words) <= allowed, (
+    assert not words, (
         "readers cannot see the source notes: describe the common mistake itself\n"
         + listing
-    )
-    assert len(words) == allowed, (
-        f"{path.name} has fewer unresolvable words than PENDING allows: lower it to "
-        f"{len(words)}"
     )
