@@ -104,8 +104,12 @@ class Server:
     Bound at construction, before any student code runs: the functions used here cannot be
     replaced by a notebook that patches modules (``copy``, ``warnings``, ``numpy``)."""
 
-    def __init__(self, namespace: dict, channel: Callable | None = None) -> None:
+    def __init__(self, namespace: dict, channel: Callable | None = None,
+                 report_cpu: bool = False) -> None:
         self.namespace = namespace
+        # The student's process reports its CPU time with every reply (the notebook's budget);
+        # in process nobody needs it.
+        self._cpu = cpu_seconds if report_cpu else (lambda: 0.0)
         # channel(header, buffers) -> (reply, buffers): asks the grader during a request (a
         # probe called by student code). Set by the transport.
         self.channel = channel
@@ -179,7 +183,7 @@ class Server:
             return self._error("unsendable", "nested too deeply")
         except Exception as exc:  # noqa: BLE001 - whatever an odd object does when encoded
             return self._error("unsendable", f"{type(exc).__name__}: {str(exc)[:200]}")
-        return {"ok": tree, "cpu": cpu_seconds()}, bufs
+        return {"ok": tree, "cpu": self._cpu()}, bufs
 
     def _bind(self, obj: Any, depth: int = 0) -> Any:
         """``obj`` with every :class:`~autograder.sandbox.codec.ProbeRef` replaced by a function
@@ -219,7 +223,7 @@ class Server:
         return probe
 
     def _error(self, kind: str, detail: str = "", **more) -> tuple:
-        return dict(more, error=kind, detail=detail[:2000], cpu=cpu_seconds()), []
+        return dict(more, error=kind, detail=detail[:2000], cpu=self._cpu()), []
 
     def _batch(self, header: dict, buffers: list) -> tuple:
         """Several requests in one round trip, in order, each able to use what an earlier one
@@ -268,7 +272,7 @@ class Server:
             tree, bufs = codec.encode({"out": outputs}, self.keep)
         except Exception as exc:  # noqa: BLE001 - whatever an odd object does when encoded
             return self._error("unsendable", f"{type(exc).__name__}: {str(exc)[:200]}")
-        return {"ok": tree, "cpu": cpu_seconds()}, bufs
+        return {"ok": tree, "cpu": self._cpu()}, bufs
 
     def _callable(self, op: str, target: Any, attr: str | None) -> Callable:
         if op == "apply":

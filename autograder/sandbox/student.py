@@ -93,7 +93,7 @@ def _serve(sock) -> None:
         send(sock, message, bufs)
         return recv(sock)
 
-    server = Server(_main_module(), channel=ask)
+    server = Server(_main_module(), channel=ask, report_cpu=True)
     while True:
         header, buffers = recv(sock)
         op = header.get("op")
