@@ -2,7 +2,10 @@
 """One entry point for the course's maintainers, students and CI.
 
     python3 course.py book        set up .venv (if needed) and build the HTML book
-    python3 course.py test        set up .venv (if needed) and run the whole test suite
+    python3 course.py pdf         build the whole book as one PDF: _build/pdf/book.pdf
+                                  (offline; needs a system Chromium, like the browser tests)
+    python3 course.py test        set up .venv (if needed) and run the whole test suite, in
+                                  parallel (`-n auto`); `test -m "not slow"` is the fast lane
     python3 course.py exercises   regenerate exercises/ from solutions/ with nbgrader
     python3 course.py bench       benchmark: autograder grade vs nbgrader autograde on a class
     python3 course.py setup       only set up .venv
@@ -74,9 +77,43 @@ def book(extra: list) -> int:
     return code
 
 
-def test(extra: list) -> int:
+PDF = ROOT / "_build" / "pdf" / "book.pdf"
+
+
+def pdf(extra: list) -> int:
+    """The single-page HTML book (executed outputs from the same cache as `book`), printed by
+    headless Chromium: see _ext/course_pdf.py for why not LaTeX."""
     setup()
-    return _run([PY, "-m", "pytest", *extra], env=_env())
+    code = _run([BIN / "jupyter-book", "build", ".", "-W", "--keep-going",
+                 "--builder", "singlehtml", *extra], env=_env())
+    if code != 0:
+        return code
+    code = _run([PY, ROOT / "_ext" / "course_pdf.py", ROOT / "_build" / "singlehtml", PDF],
+                env=_env())
+    if code == 0:
+        _say(f"PDF written: {PDF}")
+    return code
+
+
+def test(extra: list) -> int:
+    """The whole suite: everything in parallel, then, alone, the tests marked `exclusive`,
+    which load the whole machine on purpose (tests/test_load.py) and would slow their
+    neighbours. With arguments, one pytest run with exactly those."""
+    setup()
+    if extra:
+        return _run([PY, "-m", "pytest", *_parallel(extra), *extra], env=_env())
+    first = _run([PY, "-m", "pytest", *_parallel([]), "-m", "not exclusive"], env=_env())
+    second = _run([PY, "-m", "pytest", "-n", "0", "-m", "exclusive"], env=_env())
+    return first or second
+
+
+def _parallel(extra: list) -> list:
+    """pytest-xdist, one worker per core, unless the caller chose (`-n 0` runs serially).
+    Tests that share a built book, a graded class or a created user carry an `xdist_group`
+    (tests/conftest.py); `loadgroup` keeps each group on one worker."""
+    chose = any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) or
+                a == "no:xdist" for a in extra)
+    return [] if chose else ["-n", "auto", "--dist", "loadgroup"]
 
 
 def exercises(extra: list) -> int:
@@ -90,7 +127,8 @@ def bench(extra: list) -> int:
 
 
 def main(argv: list) -> int:
-    commands = {"book": book, "test": test, "exercises": exercises, "bench": bench}
+    commands = {"book": book, "pdf": pdf, "test": test, "exercises": exercises,
+                "bench": bench}
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0

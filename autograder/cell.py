@@ -19,7 +19,9 @@ from .spec import HIDDEN, PUBLIC, get_assignment
 
 def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     spec = get_assignment(assignment)
-    spec.import_modules()  # e.g. torch for the checks: imported before any time limit starts
+    # torch and the like, imported here rather than inside the first check's time limit (an
+    # import interrupted by the limit would also leave the module half-imported for the rest)
+    spec.import_modules()
     gf = spec.function(name)
     reference = load_reference(assignment) if tier == HIDDEN else None
     failures = run_tier(spec, gf, tier, dict(namespace), reference).failures

@@ -498,6 +498,16 @@ def as_float_array(x: Any, what: str) -> np.ndarray:
         raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
                            f"{describe_type(x)} ({fmt(x)}).")
     try:
+        is_complex = np.iscomplexobj(x)
+    except Exception:  # noqa: BLE001 - not convertible: reported below
+        is_complex = False
+    if is_complex:
+        # Converting to float64 would silently drop the imaginary part (only a warning).
+        raise CheckFailure(f"{what} returned complex numbers ({describe_type(x)}), but the "
+                           f"answer is real. A complex value usually comes from a square root "
+                           f"or logarithm of a negative number, or from np.fft / "
+                           f"np.linalg.eig; return real numbers.")
+    try:
         arr = np.array(x, dtype=np.float64)  # a copy: later checks cannot be fooled by aliasing
     except Exception:  # noqa: BLE001
         raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
@@ -557,6 +567,16 @@ def compare(got: Any, expected: Any, what: str, *, hidden: bool, rtol: float = 1
         detail = f"it is finite where the exact answer is infinite{where}"
     elif np.isinf(arr[~ok]).any():
         detail = f"it is infinite where the exact answer is finite{where}"
+    elif hidden:
+        # Relative to the answer's scale only: an absolute error reveals the hidden answer
+        # (a student who returned 0 would read |reference| in the message).
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite = np.abs(expected[np.isfinite(expected)])
+            scale = float(finite.max()) if finite.size else 0.0
+            err = float(np.abs(arr - expected)[~ok].max())
+        detail = (f"values differ{where}: the largest error is {err / scale:.3g} times the "
+                  f"largest |entry| of the exact answer (tolerance rtol={rtol:g})"
+                  if scale > 0 else f"values differ{where} where the exact values are 0")
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             err = np.abs(arr - expected)[~ok]

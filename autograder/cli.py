@@ -25,8 +25,16 @@ def _paint(text: str, code: str, on: bool) -> str:
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"autograder: {message}", file=sys.stderr)
+    print(f"autograder: {_safe(message, newlines=True)}", file=sys.stderr)
     return code
+
+
+def _safe(text, newlines: bool = False) -> str:
+    """Text that may come from a submission (file names, exception texts), made safe for a
+    terminal: no escape sequences, no lone surrogates (see ``terminal_text``)."""
+    from .grading.submissions import terminal_text
+
+    return terminal_text(text, newlines=newlines)
 
 
 def cmd_check(args) -> int:
@@ -40,10 +48,10 @@ def cmd_check(args) -> int:
     except (UsageError, KeyError) as exc:
         return _fail(str(exc.args[0]))
     color = _use_color(sys.stdout)
-    print(f"Checking {nb} against the public checks of {spec.name} ({spec.title})\n")
+    print(f"Checking {_safe(nb)} against the public checks of {spec.name} ({spec.title})\n")
     result = check(nb, spec, timeout=args.timeout, plain=True if args.plain else None)
     for note in result.notes:
-        print(_paint("  note: ", "33", color) + note)
+        print(_paint("  note: ", "33", color) + _safe(note, newlines=True))
     if result.notes:
         print()
     passed = 0
@@ -54,7 +62,7 @@ def cmd_check(args) -> int:
         mark = _paint("\u2713 PASS", "32", color) if ok else _paint("\u2717 FAIL", "31", color)
         print(f"  {mark}  {gf.name}")
         for msg in fr.messages:
-            for i, line in enumerate(msg.splitlines()):
+            for i, line in enumerate(_safe(msg, newlines=True).splitlines()):
                 print(("          " if i == 0 else "            ") + line)
     n = len(spec.functions)
     print(f"\nPublic checks passed for {passed} of {n} functions.")
@@ -93,16 +101,21 @@ def cmd_grade(args) -> int:
     except (UsageError, GraderError) as exc:
         return _fail(str(exc))
     for path, why in run.ignored:
-        print(f"autograder: not graded: {path} ({why})", file=sys.stderr)
+        print(f"autograder: not graded: {_safe(path)} ({_safe(why)})", file=sys.stderr)
     for note in run.isolation_notes:
-        print(f"autograder: warning: {note}", file=sys.stderr)
-    print(f"results in {run.out}", file=sys.stderr)
+        # What the sandbox enforced is information; what it lacked is a warning.
+        kind = "" if note.startswith("limits per student") else "warning: "
+        print(f"autograder: {kind}{_safe(note, newlines=True)}", file=sys.stderr)
+    print(f"results in {_safe(run.out)}", file=sys.stderr)
     print(summary(spec, run.results), file=sys.stderr)
     text = to_json(spec, run.results) if args.format == "json" else to_csv(spec, run.results)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        Path(args.output).write_text(text, encoding="utf-8", errors="replace")
         print(f"wrote {args.output}", file=sys.stderr)
     elif not args.quiet:
+        # JSON escapes C0 controls but neither DEL nor C1 (\x9b is CSI), and CSV none: a
+        # terminal gets them escaped; a pipe or file gets the report unchanged
+        text = _safe(text, newlines=True) if sys.stdout.isatty() else text
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 

@@ -89,21 +89,31 @@ def read_cells(path: str | os.PathLike) -> list:
     try:
         raw = read_regular_file(path)
     except OSError as exc:
-        raise NotebookError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise NotebookError(f"cannot read {_name(path)}: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise NotebookError(f"{path.name} is not UTF-8 text, so it is not a notebook file. Save "
-                            f"it again from Jupyter.") from None
+        # A stray byte inside a string costs only that character (U+FFFD); a file that is not
+        # text at all still fails to parse below, and is then reported as not UTF-8.
+        text = raw.decode("utf-8", "replace")
+        if not text.lstrip("\ufeff \t\r\n").startswith("{"):
+            raise NotebookError(f"{_name(path)} is not UTF-8 text, so it is not a notebook "
+                                f"file. Save it again from Jupyter.") from None
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"{path.name} is not valid notebook JSON (line {exc.lineno}: "
+        raise NotebookError(f"{_name(path)} is not valid notebook JSON (line {exc.lineno}: "
                             f"{exc.msg}). It was probably edited outside Jupyter or truncated; "
                             f"restore it from a checkpoint.") from None
+    except (ValueError, RecursionError, MemoryError):
+        # Valid JSON that Python refuses: an integer of more than 4300 digits (ValueError), or
+        # arrays nested thousands deep (RecursionError). Jupyter never writes either.
+        raise NotebookError(f"{_name(path)} cannot be read as a notebook: it holds a number "
+                            f"with thousands of digits or values nested thousands deep, which "
+                            f"Jupyter never writes. Restore it from a checkpoint.") from None
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
-        raise NotebookError(f"{path.name} has no list of cells, so it is not a notebook.")
+        raise NotebookError(f"{_name(path)} has no list of cells, so it is not a notebook.")
     out = []
     for i, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -119,8 +129,23 @@ def read_cells(path: str | os.PathLike) -> list:
         is_solution = bool(meta.get("solution", False))
         is_test = bool(meta.get("grade", False)) and not is_solution
         grade_id = meta.get("grade_id") if isinstance(meta.get("grade_id"), str) else None
-        out.append(CodeCell(i, source, grade_id, is_test, is_solution))
+        # "\ud800" in the JSON is a lone surrogate: it could not be encoded for a message, a
+        # checksum or a file. Python source cannot hold one either, so nothing is lost.
+        out.append(CodeCell(i, _clean(source), grade_id and _clean(grade_id)[:200], is_test,
+                            is_solution))
     return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def _name(path: Path) -> str:
+    """A file name for a message: not UTF-8 bytes become U+FFFD."""
+    return _clean(path.name)
 
 
 def _python_source(source: str) -> str:

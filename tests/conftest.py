@@ -1,14 +1,18 @@
-"""Shared fixtures: the assignment specs, reference namespaces and notebook builders."""
+"""Shared fixtures (the assignment specs, reference namespaces, notebook builders) and the
+suite's policies: one hypothesis profile, the `slow` marker behind the fast lane, xdist groups
+for tests that share an expensive fixture, and browser tests that may not vanish in CI."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `tests.variants` imports from any working directory
@@ -20,6 +24,112 @@ from autograder.spec import assignment_names, get_assignment  # noqa: E402
 ASSIGNMENTS = assignment_names()
 HTML = ROOT / "_build" / "html"
 JB = Path(sys.executable).parent / "jupyter-book"
+
+
+# One hypothesis profile for the whole suite. Derandomized: a run on CI and a run on a laptop
+# draw the same examples, so a failure reproduces. HYPOTHESIS_PROFILE=explore draws afresh
+# (and more) when hunting for new counterexamples.
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                          print_blob=True)
+settings.register_profile("explore", settings.get_profile("ci"), max_examples=400,
+                          derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Markers that mean "minutes, not seconds": the fast lane `-m "not slow"` leaves them out.
+SLOW_MARKERS = ("slow", "book", "browser", "nbgrader")
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+NO_BROWSER = "no browser"  # how tests/test_browser.py's module-level skip starts
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """First, so that `-m` deselection and xdist's `loadgroup` see the markers added here."""
+    for item in items:
+        if any(item.get_closest_marker(m) for m in SLOW_MARKERS[1:]):
+            item.add_marker(pytest.mark.slow)
+        group = _shared_fixture_group(item)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_fixture_group(item) -> str | None:
+    """Tests that share a module- or session-scoped fixture (a built book, a graded class, a
+    created user) must run in one xdist worker, or each worker would make its own copy. The
+    group is the widest such fixture, with its parameter: `test_nbgrader.py`'s per-assignment
+    courses still spread over the workers."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    best = None
+    for name in info.names_closure:
+        defs = info.name2fixturedefs.get(name)
+        if not defs or defs[-1].scope not in ("module", "package", "session"):
+            continue
+        fixturedef = defs[-1]
+        # Only the suite's own: pytest's session-wide tmp_path_factory would otherwise put
+        # every test using tmp_path into one group, and so on one worker.
+        if not getattr(fixturedef.func, "__module__", "").startswith("tests"):
+            continue
+        param = getattr(getattr(item, "callspec", None), "params", {}).get(name)
+        key = name if fixturedef.scope == "session" else f"{item.module.__name__}::{name}"
+        # No "[", "]" or "@" in a group's name: xdist's loadgroup finds the group after the
+        # last "@" only when no "]" follows it, and otherwise silently runs each test alone.
+        key += "" if param is None else ":" + re.sub(r"[\[\]@]", "_", str(param))
+        rank = fixturedef.scope == "session"
+        if best is None or rank > best[0]:
+            best = (rank, key)
+    return best[1] if best else None
+
+
+def pytest_collectreport(report):
+    """Remember a module skipped for want of a browser (tests/test_browser.py does that at
+    import, before any test exists to fail)."""
+    if report.skipped and NO_BROWSER in str(report.longrepr):
+        _BROWSERLESS.append(f"{report.nodeid}: {_skip_reason(report)}")
+
+
+_BROWSERLESS: list = []
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+def _browser_tests_wanted(config) -> bool:
+    """False when the run deselected them anyway (`-m "not slow"`, `-m "not browser"`)."""
+    expr = config.getoption("markexpr", "")
+    if not expr:
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+    except ImportError:  # pragma: no cover - pytest moved it: be strict rather than silent
+        return True
+    return Expression.compile(expr).evaluate(lambda name, **kw: name in ("browser", "book",
+                                                                            "slow"))
+
+
+def browser_failure(config) -> str | None:
+    """On CI a missing browser fails the run: the browser tests are the only check of what
+    readers see, and a skip there is too easy to miss. Elsewhere it stays a skip with its
+    reason."""
+    if not (ON_CI and _BROWSERLESS and _browser_tests_wanted(config)):
+        return None
+    return ("CI=true but the browser tests could not run:\n  " + "\n  ".join(_BROWSERLESS)
+            + "\nInstall Chromium (`apt-get install chromium`; .ci/run does so as root) or "
+            "run without CI=true to let them skip.")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    problem = browser_failure(config)
+    if problem:
+        terminalreporter.section("BROWSER TESTS DID NOT RUN", sep="!", red=True, bold=True)
+        terminalreporter.line(problem, red=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if browser_failure(session.config) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def build_book(*extra: str) -> subprocess.CompletedProcess:

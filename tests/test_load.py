@@ -72,6 +72,7 @@ def _submitted(root, spec) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive
 def test_autograder_grade_gives_the_quiet_scores_on_a_busy_machine(quiet_scores, busy_machine,
                                                                     tmp_path):
     spec = get_assignment(A)
@@ -81,6 +82,7 @@ def test_autograder_grade_gives_the_quiet_scores_on_a_busy_machine(quiet_scores,
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive
 @pytest.mark.nbgrader
 def test_nbgrader_gives_the_quiet_scores_on_a_busy_machine(quiet_scores, busy_machine,
                                                             tmp_path):

@@ -122,7 +122,7 @@ def file_stem(student: str) -> str:
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in student).strip(".")[:80]
     if safe != student:
-        safe += "-" + hashlib.sha256(student.encode()).hexdigest()[:8]
+        safe += "-" + hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return safe or "student"
 
 
@@ -132,6 +132,8 @@ def write(assignment, result, directory: Path) -> tuple:
     text = markdown(assignment, result)
     stem = file_stem(result.student)
     md, out = directory / f"{stem}.md", directory / f"{stem}.html"
-    md.write_text(text, encoding="utf-8")
-    out.write_text(page(assignment, result), encoding="utf-8")
+    # errors="replace": the texts are cleaned when results are made, but a file that cannot be
+    # written must never stop the run.
+    md.write_text(text, encoding="utf-8", errors="replace")
+    out.write_text(page(assignment, result), encoding="utf-8", errors="replace")
     return md, out

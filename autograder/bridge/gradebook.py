@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..grading.submissions import clean_text
+
 import nbformat
 
 from ..spec import HIDDEN, PUBLIC
@@ -47,15 +49,25 @@ def check_ready(db_url: str, assignment: str) -> None:
 
 
 def _timestamp(submitted_dir: Path):
-    stamp = submitted_dir / "timestamp.txt"
-    if stamp.exists():
-        try:
-            from nbgrader.utils import parse_utc
+    """``(time, problem)``: the submission time nbgrader's ``collect`` wrote (None if there is
+    no file), and what is wrong with the file if it cannot be used. The file is in the student's folder:
+    it is read only if it is a small regular file (a FIFO there would block an ordinary read
+    forever; a link could point anywhere), opened without following links or blocking."""
+    from ..notebook import read_regular_file
 
-            return parse_utc(stamp.read_text().strip())
-        except Exception:  # noqa: BLE001 - a bad timestamp file must not stop grading
-            pass
-    return None
+    path = submitted_dir / "timestamp.txt"
+    if not os.path.lexists(path):
+        return None, ""
+    try:
+        text = read_regular_file(path, limit=256)
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    try:
+        from nbgrader.utils import parse_utc
+
+        return parse_utc(text.decode("utf-8", "replace").strip()), ""
+    except Exception as exc:  # noqa: BLE001 - a bad timestamp file must not stop grading
+        return None, f"is not a time nbgrader can read ({type(exc).__name__})"
 
 
 class _Batched:
@@ -146,11 +158,17 @@ class Writer:
         self.spec, self.source_nb, self.course, self.db_url = spec, source_nb, course, db_url
         self.gb = Gradebook(db_url)
         config = Config()
+        self.notes: list = []  # for the run's report
         if (course / "nbgrader_config.py").exists():
             try:
                 config = PyFileConfigLoader("nbgrader_config.py", str(course)).load_config()
-            except Exception:  # noqa: BLE001 - nbgrader itself would refuse; keep defaults
+            except Exception as exc:  # noqa: BLE001 - told in the report, defaults used
                 config = Config()
+                self.notes.append(clean_text(
+                    f"the course's nbgrader_config.py could not be loaded "
+                    f"({type(exc).__name__}: {exc}); grades were written with nbgrader's "
+                    f"defaults (no late penalty, for one): fix it and run again with --force")
+                    [:500])
         self.steps = [SaveAutoGrades(config=config), AssignLatePenalties(config=config)]
 
     def __enter__(self) -> "Writer":
@@ -178,6 +196,24 @@ class Writer:
     def __exit__(self, *exc) -> None:
         self.gb.close()
 
+    def rollback(self) -> None:
+        """Forget what a failed :meth:`record` left uncommitted."""
+        try:
+            self.gb.db.rollback()
+        except Exception:  # noqa: BLE001 - the next record starts a new transaction anyway
+            pass
+
+    def has(self, result) -> bool:
+        """Whether the gradebook holds this result (the submission, its automatic scores
+        adding up to this score): a result from an earlier run is reused only then. A recreated
+        gradebook, or another one, does not, and the notebook is graded again."""
+        try:
+            sub = self.gb.find_submission(self.spec.name, result.student)
+            auto = sum(float(g.auto_score or 0.0) for nb in sub.notebooks for g in nb.grades)
+        except Exception:  # noqa: BLE001 - MissingEntry, or unsure: grade again
+            return False
+        return abs(auto - float(result.score)) < 1e-9
+
     def record(self, result) -> Path:
         """Store one result (committed at once); returns the autograded notebook's path."""
         import nbgrader.preprocessors.latesubmissions as late
@@ -186,9 +222,13 @@ class Writer:
         spec, gb = self.spec, self.gb
         gb.update_or_create_student(result.student)
         kwargs = {}
-        stamp = _timestamp(Path(result.notebook).parent)
+        stamp, problem = _timestamp(Path(result.notebook).parent)
         if stamp is not None:
             kwargs["timestamp"] = stamp
+        if problem:  # told, never silently "on time"
+            result.isolation.append(clean_text(
+                f"{result.student}: timestamp.txt {problem}; the submission was recorded "
+                f"without a submission time, so no late penalty applies to it")[:500])
         gb.update_or_create_submission(spec.name, result.student, **kwargs)
         nb = autograded_notebook(spec, result, self._source())
         for cell in nb.cells:  # the released cells' checksums, as nbgrader's OverwriteCells
@@ -215,13 +255,14 @@ class Writer:
         # with outputs of two fixed forms, a source may be one string in nbformat 4, and the
         # tests validate what this writes and generate feedback from it with nbgrader.
         out.write_text(json.dumps(nb, sort_keys=True, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+                       encoding="utf-8", errors="replace")
         return out
 
 
 def autograded_notebook(spec, result, source):
     """The source notebook (a path, or a parsed copy that is modified) with the student's
     solution cells and the checks' output."""
+    from ..grading.submissions import clean_text
     from ..notebook import read_regular_file
 
     if isinstance(source, (str, Path)):
@@ -234,7 +275,9 @@ def autograded_notebook(spec, result, source):
             gid = meta.get("grade_id")
             if meta.get("solution") and isinstance(gid, str):  # the last one wins, as in Python
                 src = cell.get("source", "")
-                student_cells[gid] = "".join(src) if isinstance(src, list) else str(src)
+                src = "".join(map(str, src)) if isinstance(src, list) else str(src)
+                # "\ud800" in the JSON: nbgrader's checksum and the file need encodable text
+                student_cells[gid] = clean_text(src)
     except Exception:  # noqa: BLE001 - unreadable: the feedback shows the notes instead
         pass
     tiers = {f"{gf.name}_{t}": (gf, t) for gf in spec.functions for t in (PUBLIC, HIDDEN)}

@@ -12,7 +12,7 @@ that student; only its own faults (no reference, no sandbox) are reported as the
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
 import os
 import socket
@@ -93,6 +93,7 @@ def main(argv: list) -> int:
 
 def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_timeout) -> dict:
     from ..evaluate import grade_function, not_graded
+    from .submissions import clean_text
     from ..notebook import NotebookError, read_cells
     from ..checks import Client
     from ..sandbox.session import Session, SessionFailed
@@ -110,16 +111,30 @@ def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_tim
         record.update(status="unreadable", notes=[str(exc)])
         record["seconds"] = time.monotonic() - started
         return record
-    session = Session(zygote, cells, filename=os.path.basename(job["path"]), limits=limits,
+    filename = clean_text(os.path.basename(job["path"]))
+    session = Session(zygote, cells, filename=filename, limits=limits,
                       cell_timeout=cell_timeout, deadline=deadline,
                       cpu_budget=float(job["timeout"]))
     backend = Client(session)
+    unreadable = ""  # why the student's process cannot be talked to, if it sent garbage
     try:
         try:
             session.ensure()
         except SessionFailed as exc:
             record["notes"].append(str(exc) + ".")
+        except (RecursionError, ValueError) as exc:
+            # The student's process sent a frame nested too deeply (or a number too long) for
+            # json to read: what the student's code sent is the student's error, recorded.
+            session.close()
+            record["status"] = "crashed"
+            unreadable = (f"your notebook sent the grader a message it cannot read "
+                          f"({type(exc).__name__}: values nested thousands deep, or a number "
+                          f"with thousands of digits), so its functions could not be called")
+            record["notes"].append(unreadable + ".")
         for gf in spec.functions:
+            if unreadable:
+                record["functions"][gf.name] = not_graded(gf, tiers, unreadable).to_json()
+                continue
             if session.over_budget():
                 record["status"] = "timeout"
                 record["functions"][gf.name] = not_graded(
@@ -135,20 +150,37 @@ def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_tim
     record["notes"] = list(session.notes) + record["notes"]
     record["isolation"] = list(zygote.notes) + list(session.isolation_notes)
     for module in session.missing_modules():
-        # The student's import failed: if the grader can import it, the sandbox lacked it.
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if found:
-            record["isolation"].append(f"module {module!r} is installed but could not be "
-                                       f"imported inside the sandbox")
+        # The student's import failed: if the grader has it installed, the sandbox lacked it.
+        # Decided from a list of top-level names, never by importing: find_spec imports
+        # parents, so "unittest.__main__.x" would run unittest's command line here.
+        if installed(module):
+            record["isolation"].append(f"module {module.partition('.')[0]!r} is installed but "
+                                       f"could not be imported inside the sandbox")
     record["cell_seconds"] = session.cell_seconds
     record["restarts"] = max(0, session.starts - 1)
     if record["status"] == "ok" and session.starts > 1:
         record["status"] = "crashed"
     record["seconds"] = time.monotonic() - started
     return record
+
+
+@functools.lru_cache(maxsize=1)
+def _top_level_names() -> frozenset:
+    """Top-level modules and packages on this interpreter's path, listed without importing
+    anything (``pkgutil.iter_modules`` reads folders; it imports no module)."""
+    import pkgutil
+
+    names = {m.name for m in pkgutil.iter_modules()}
+    return frozenset(names | set(sys.builtin_module_names))
+
+
+def installed(module) -> bool:
+    """Whether the top-level package of ``module`` (a name a student's code gave) is installed
+    for the grader. Only a valid identifier is looked up; nothing is imported."""
+    if not isinstance(module, str) or len(module) > 200:
+        return False
+    top = module.partition(".")[0]
+    return top.isidentifier() and top in _top_level_names()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from ..timing import CELL_CPU, NOTEBOOK_CPU, wall_backstop
 from ..sandbox.isolation import MALLOC_ENV, PACKAGE, Isolation, detect
 from ..sandbox.session import ForkServer
 from ..spec import HIDDEN, PUBLIC, Assignment
-from .submissions import Submission
+from .submissions import Submission, clean_text
 
 NOTEBOOK_TIMEOUT = NOTEBOOK_CPU  # CPU seconds for one whole notebook, cells and checks together
 CELL_TIMEOUT = CELL_CPU
@@ -67,23 +67,57 @@ def grader_key(assignment: Assignment, tiers: tuple, settings: dict) -> str:
     return h.hexdigest()[:16]
 
 
-class Ledger:
-    """An append-only JSON-lines record of finished results, flushed after each one."""
+# An isolation note starting with one of these means the sandbox did not hold for that
+# notebook: its result, and every result of the same run, are never reused by a later run.
+BREACH_PREFIXES = ("sandbox failure", "breach")
 
-    def __init__(self, path: Path) -> None:
+
+class Ledger:
+    """An append-only JSON-lines record of finished results, flushed after each one.
+
+    An entry is reused only for the same notebook content, the same grader and the same
+    destination (where the result was recorded: the gradebook's URL, or the output folder), and
+    only if its run kept isolation: a run that was not isolated, or in which the sandbox failed,
+    appends a ``{"breached": run}`` line, and its entries are never reused. The caller checks
+    that a reused result is still present at the destination (a recreated gradebook has lost
+    it)."""
+
+    def __init__(self, path: Path, destination: str = "") -> None:
         self.path = Path(path)
+        self.destination = destination
+        self.run = os.urandom(8).hex()
         self.entries: dict = {}
+        self.breached_runs: set = set()
         if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+            for line in read_regular_file(self.path, 2**31).decode("utf-8", "replace") \
+                    .splitlines():
                 try:
                     entry = json.loads(line)
-                    self.entries[entry["key"]] = entry
-                except (json.JSONDecodeError, KeyError, TypeError):
+                    if "breached" in entry:
+                        self.breached_runs.add(entry["breached"])
+                    else:
+                        self.entries[entry["key"]] = entry
+                except (ValueError, RecursionError, KeyError, TypeError):
                     continue  # a line cut short when a run was killed
 
-    def lookup(self, key: str, sha256: str, grader: str) -> SubmissionResult | None:
+    def _entry(self, key: str, sha256: str, grader: str) -> dict | None:
         entry = self.entries.get(key)
-        if entry and entry.get("sha256") == sha256 and entry.get("grader") == grader:
+        if entry and entry.get("sha256") == sha256 and entry.get("grader") == grader \
+                and entry.get("destination", "") == self.destination:
+            return entry
+        return None
+
+    def untrusted(self, key: str, sha256: str, grader: str) -> bool:
+        """Whether the matching entry exists but came from a run whose isolation broke."""
+        entry = self._entry(key, sha256, grader)
+        return bool(entry) and not self._trusted(entry)
+
+    def _trusted(self, entry: dict) -> bool:
+        return entry.get("trusted", False) is True and entry.get("run") not in self.breached_runs
+
+    def lookup(self, key: str, sha256: str, grader: str) -> SubmissionResult | None:
+        entry = self._entry(key, sha256, grader)
+        if entry and self._trusted(entry):
             try:
                 result = SubmissionResult.from_json(entry["result"])
             except (KeyError, TypeError, ValueError):
@@ -92,15 +126,36 @@ class Ledger:
             return result
         return None
 
-    def record(self, key: str, grader: str, result: SubmissionResult) -> None:
+    def record(self, key: str, grader: str, result: SubmissionResult,
+               trusted: bool = True) -> None:
         entry = {"key": key, "sha256": result.sha256, "grader": grader,
+                 "destination": self.destination, "run": self.run,
+                 "trusted": bool(trusted) and not breached(result),
                  "result": result.to_json()}
         self.entries[key] = entry
+        if not entry["trusted"]:
+            self.mark_breached()
+        self._append(entry)
+
+    def mark_breached(self) -> None:
+        """No result of this run is reused by a later one."""
+        if self.run not in self.breached_runs:
+            self.breached_runs.add(self.run)
+            self._append({"breached": self.run})
+
+    def _append(self, entry: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        # ASCII JSON: a lone surrogate (a file name that is not UTF-8) is written as an escape
+        # and read back unchanged, where UTF-8 could not encode it.
+        with open(self.path, "a", encoding="ascii") as fh:
+            fh.write(json.dumps(entry) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def breached(result: SubmissionResult) -> bool:
+    """Whether the sandbox did not hold while this result was made."""
+    return any(str(n).startswith(BREACH_PREFIXES) for n in result.isolation)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,13 +230,16 @@ class Settings:
 def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
               tiers=(PUBLIC, HIDDEN), settings: Settings | None = None,
               ledger: Ledger | None = None, force: bool = False, on_result=None,
-              iso: Isolation | None = None, prepare=None) -> list:
+              iso: Isolation | None = None, prepare=None, still_recorded=None) -> list:
     """Grade a list of :class:`Submission`; returns results in the same order.
 
     ``on_result(result)`` is called as each one is known (including those taken unchanged
     from ``ledger``). ``prepare()``, if given, runs in a thread once the workers are starting,
     and finishes before the first ``on_result``: the caller's own set-up (opening the
     gradebook) overlaps with theirs and with the first notebooks; what it raises is raised here.
+    ``still_recorded(result)``, if given, is asked (after ``prepare``) about every result the
+    ledger would reuse: one that is no longer where results are recorded (a recreated
+    gradebook) is graded again. Results of a run that is not isolated are never reused.
     Raises :class:`GraderError` if the graders cannot start.
     """
     tiers = tuple(tiers)
@@ -201,7 +259,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                 prepare()
             except BaseException as exc:  # noqa: BLE001 - raised again in this thread
                 prepared.append(exc)
-        if prepare:
+        if prepare and not prepared:
             prepared.append(threading.Thread(target=run, name="prepare", daemon=True))
             prepared[0].start()
 
@@ -229,7 +287,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
             if on_result:  # first: the ledger must only list results that were fully recorded
                 on_result(result)
             if record_it and ledger is not None and result.status != "error":
-                ledger.record(_key(submissions[i]), gkey, result)  # errors: retried next run
+                # errors are retried next run; a run without isolation is never reused
+                ledger.record(_key(submissions[i]), gkey, result, trusted=iso.isolated)
+            elif record_it and ledger is not None and breached(result):
+                ledger.mark_breached()
 
     for i, sub in enumerate(submissions):
         try:
@@ -238,6 +299,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         except OSError as exc:
             digest, problem = "", sub.problem or f"cannot read it: {exc.strerror or exc}"
         if problem:
+            problem = clean_text(problem)
             digest = "problem:" + hashlib.sha256(problem.encode()).hexdigest()
             cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
             known.append((i, cached or _result_from({"status": "unreadable", "notes": [problem]},
@@ -248,8 +310,32 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         if cached is not None:
             known.append((i, cached, False))
             continue
-        pending.append({"id": i, "path": str(sub.path.absolute()), "sha256": digest,
-                        "timeout": settings.timeout})
+        job = {"id": i, "path": str(sub.path.absolute()), "sha256": digest,
+               "timeout": settings.timeout}
+        if not force and ledger is not None and ledger.untrusted(_key(sub), digest, gkey):
+            job["isolation"] = ["graded again: the earlier result came from a run whose "
+                                "isolation was breached"]
+        pending.append(job)
+    if still_recorded is not None and any(cached for _, cached, record_it in known
+                                          if not record_it):
+        # Reuse only what is still at the destination: a recreated gradebook, or another
+        # --db, has none of the ledger's results, and then everyone is graded again.
+        begin_prepare()
+        check_prepared(wait=True)
+        for entry in list(known):
+            i, cached, record_it = entry
+            if record_it or still_recorded(cached):
+                continue
+            known.remove(entry)
+            sub = submissions[i]
+            if cached.sha256.startswith("problem:"):  # not gradable: recorded again as is
+                known.append((i, _result_from({"status": "unreadable", "notes": cached.notes},
+                                              sub, cached.sha256, assignment, tiers,
+                                              max_score), True))
+            else:
+                pending.append({"id": i, "path": str(sub.path.absolute()),
+                                "sha256": cached.sha256, "timeout": settings.timeout})
+        pending.sort(key=lambda job: job["id"])
     if not pending:
         begin_prepare()
         for args in known:
@@ -265,10 +351,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     sel = selectors.DefaultSelector()
     workers: list = []
     queue = list(reversed(pending))
-    # One fork server imports what student code needs once for every worker. Where bwrap runs
-    # as root, a student's process cannot mount a /proc of its own and sees the sandbox's: there
-    # each worker gets a fork server of its own, so that no student sees another's processes.
-    shared = not (iso.isolated and not iso.drop_to_uid and os.geteuid() == 0)
+    # One fork server imports what student code needs once for every worker: every student
+    # has a PID namespace and a /proc of its own in every mode (tests/test_sandbox_root.py), so
+    # no student sees another's processes or the grader's.
+    shared = True
     servers: dict = {}
 
     def start(slot: int) -> _Worker:
@@ -292,6 +378,8 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
 
     def finish(job: dict, record: dict) -> None:
         i = job["id"]
+        if job.get("isolation"):
+            record = dict(record, isolation=list(record.get("isolation", [])) + job["isolation"])
         done(i, _result_from(record, submissions[i], job["sha256"], assignment, tiers,
                              max_score), True)
 
@@ -386,13 +474,25 @@ def _key(sub: Submission) -> str:
 
 
 def _clip(texts, limit: int = MAX_NOTES, width: int = 500) -> list:
-    out = [str(t)[:width] for t in list(texts)[:limit]]
-    return out
+    if not isinstance(texts, (list, tuple)):
+        texts = [texts]
+    return [clean_text(t)[:width] for t in list(texts)[:limit]]
+
+
+def _clean_function(data) -> dict:
+    """A function's result from a worker, with every text cleaned: failure messages quote the
+    student's exceptions, which may hold lone surrogates."""
+    data = dict(data)
+    data["failures"] = [{k: clean_text(v) if isinstance(v, str) else v for k, v in f.items()}
+                        for f in data.get("failures", []) if isinstance(f, dict)]
+    if isinstance(data.get("review"), str):
+        data["review"] = clean_text(data["review"])
+    return data
 
 
 def _result_from(record: dict, sub: Submission, digest: str, assignment: Assignment,
                  tiers: tuple, max_score: int) -> SubmissionResult:
-    result = SubmissionResult(student=sub.student, notebook=str(sub.path), score=0,
+    result = SubmissionResult(student=clean_text(sub.student), notebook=str(sub.path), score=0,
                               max_score=max_score, status=record.get("status", "ok"),
                               notes=_clip(record.get("notes", [])), sha256=digest,
                               seconds=float(record.get("seconds", 0.0)),
@@ -402,7 +502,7 @@ def _result_from(record: dict, sub: Submission, digest: str, assignment: Assignm
     functions = record.get("functions", {})
     for gf in assignment.functions:
         if gf.name in functions:
-            fr = FunctionResult.from_json(functions[gf.name])
+            fr = FunctionResult.from_json(_clean_function(functions[gf.name]))
             fr.score = min(fr.score, fr.max_score)
         else:
             why = {"unreadable": "the notebook could not be read",

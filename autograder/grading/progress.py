@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from .submissions import terminal_text
+
 
 class Progress:
     def __init__(self, total: int, stream=None) -> None:
@@ -22,14 +24,15 @@ class Progress:
         left = self.total - self.done
         eta = f"{left / rate:.0f} s" if rate else "?"
         tag = "unchanged, skipped" if result.skipped else result.status
-        line = (f"[{self.done}/{self.total}] {result.student}: {result.score}/{result.max_score} "
+        student = terminal_text(result.student)  # a folder name can hold escape sequences
+        line = (f"[{self.done}/{self.total}] {student}: {result.score}/{result.max_score} "
                 f"({tag})")
         if self.tty:
             width = 24
             filled = int(width * self.done / max(self.total, 1))
             bar = "#" * filled + "." * (width - filled)
             self.stream.write(f"\r\033[K[{bar}] {self.done}/{self.total}  {rate * 60:.0f}/min  "
-                              f"ETA {eta}  last: {result.student} {result.score}/"
+                              f"ETA {eta}  last: {student} {result.score}/"
                               f"{result.max_score} ({tag})")
             if self.done == self.total:
                 self.stream.write("\n")

@@ -6,11 +6,15 @@ import csv
 import io
 import json
 
+from .submissions import clean_text
+
 
 def to_json(assignment, results: list) -> str:
-    return json.dumps({"assignment": assignment.name, "max_score": assignment.max_score,
-                       "submissions": [r.to_json() for r in results]}, indent=2,
-                      ensure_ascii=False)
+    # clean_text: a notebook path that is not UTF-8 must still be printable and writable
+    return clean_text(json.dumps({"assignment": assignment.name,
+                                  "max_score": assignment.max_score,
+                                  "submissions": [r.to_json() for r in results]}, indent=2,
+                                 ensure_ascii=False))
 
 
 def to_csv(assignment, results: list) -> str:
@@ -21,7 +25,7 @@ def to_csv(assignment, results: list) -> str:
     for r in results:
         writer.writerow([_cell(r.student), _cell(r.notebook), r.score, r.max_score, r.status,
                          *(r.functions[n].score for n in names)])
-    return buf.getvalue()
+    return clean_text(buf.getvalue())
 
 
 def _cell(text: str) -> str:

@@ -16,12 +16,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..bridge.feedback import file_stem
 from ..results import SubmissionResult
 from ..sandbox.confine import Limits
 from ..spec import HIDDEN, PUBLIC, Assignment, assignment_names
 from .pool import GraderError, Ledger, Settings, grade_all, isolation
 from .reports import to_csv, to_json
-from .submissions import find_submissions
+from .submissions import clean_text, find_submissions
 
 
 class UsageError(Exception):
@@ -82,7 +83,8 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
             raise UsageError(f"{source_nb} not found: is {course} an nbgrader course directory "
                              f"with this assignment in source/?")
         os.environ.setdefault("AUTOGRADER_SOLUTIONS", str(course / "source"))
-    ledger = Ledger(out / "ledger.jsonl")
+    # Where results are recorded: a result in the ledger is reused only for the same place.
+    ledger = Ledger(out / "ledger.jsonl", destination=db_url or str(out))
     writer = None
     write_feedback = None
 
@@ -90,7 +92,7 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
         """Runs while the workers start: importing nbgrader and opening the gradebook take
         about as long as a worker's start-up."""
         nonlocal writer, write_feedback
-        from ..bridge.feedback import write as write_feedback
+        from ..bridge.feedback import write as write_feedback  # noqa: F811
 
         if course:
             from ..bridge.gradebook import GradebookError, Writer, check_ready
@@ -103,23 +105,43 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
 
     def record(result: SubmissionResult) -> None:
         if not result.skipped:
-            write_feedback(spec, result, out / "feedback")
-            if writer is not None:
-                writer.record(result)
+            try:
+                write_feedback(spec, result, out / "feedback")
+                if writer is not None:
+                    writer.record(result)
+            except Exception as exc:  # noqa: BLE001 - one notebook must not stop the run
+                # Whatever in this student's result could not be recorded costs this student
+                # alone: not recorded, kept out of the ledger (status "error": graded again
+                # next run), and reported to the instructor.
+                if writer is not None:
+                    writer.rollback()
+                result.status = "error"
+                result.isolation.append(clean_text(
+                    f"grader error: recording this result failed with "
+                    f"{type(exc).__name__}: {exc}")[:500])
         if on_result:
             on_result(result)
+
+    def still_recorded(result: SubmissionResult) -> bool:
+        if writer is not None:
+            return writer.has(result)
+        return (out / "feedback" / f"{file_stem(result.student)}.md").is_file()
 
     iso = isolation()
     try:
         results = grade_all(subs, spec, jobs=req.jobs, settings=req.settings, ledger=ledger,
-                            force=req.force, on_result=record, iso=iso, prepare=prepare)
+                            force=req.force, on_result=record, iso=iso, prepare=prepare,
+                            still_recorded=still_recorded)
     finally:
         if writer is not None:
             writer.__exit__(None, None, None)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(to_json(spec, results), encoding="utf-8")
-    (out / "results.csv").write_text(to_csv(spec, results), encoding="utf-8")
+    (out / "results.json").write_text(to_json(spec, results), encoding="utf-8",
+                                      errors="replace")
+    (out / "results.csv").write_text(to_csv(spec, results), encoding="utf-8", errors="replace")
     notes = sorted({n for r in results for n in r.isolation})
+    if writer is not None:
+        notes = list(writer.notes) + notes
     return GradeRun(results, out, ignored, iso.warning(), notes)
 
 

@@ -11,13 +11,55 @@ Two layouts:
   path relative to the folder without ``.ipynb`` — unique by construction.
 
 Symbolic links are never followed: a submission must be the notebook file itself.
+
+Everything found here comes from students: a folder or file name may hold bytes that are not
+UTF-8 (Python hands them over as lone surrogates, which cannot be encoded), terminal control
+sequences, or a tree 1100 folders deep. The walk is iterative and bounded, names are cleaned
+(:func:`clean_text`) before they become ids or messages, and :func:`terminal_text` escapes what
+is printed to the instructor's terminal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+MAX_DEPTH = 16  # folders below the graded folder; deeper ones are reported, not walked
+MAX_ENTRIES = 100_000  # files and folders looked at in one walk
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 and C1 controls and DEL: ESC starts ANSI/OSC sequences (OSC 52 writes the clipboard), CR
+# and backspace overwrite what was printed before, C1 CSI (\x9b) is ESC [ on some terminals.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_OR_NEWLINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_text(text) -> str:
+    """``text`` with lone surrogates (a file name that is not UTF-8, or ``"\\ud800"`` in a
+    notebook's JSON) replaced by U+FFFD, so that it can be encoded as UTF-8 anywhere."""
+    text = str(text)
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def terminal_text(text, newlines: bool = False) -> str:
+    """``text`` safe to print on a terminal: control characters (and newlines, unless
+    ``newlines``) shown as ``\\xNN``, lone surrogates as U+FFFD."""
+    pattern = _CONTROL if newlines else _CONTROL_OR_NEWLINE
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                       else f"\\u{ord(m.group()):04x}", clean_text(text))
+
+
+def student_id(name: str) -> str:
+    """A student id from a folder or file name: as it is if it is valid text; otherwise cleaned
+    and made distinct from every other name by a digest of the name's bytes."""
+    shown = clean_text(name)
+    if shown == name:
+        return name
+    raw = os.fsencode(name) if isinstance(name, str) else bytes(name)
+    return f"{shown}-{hashlib.sha256(raw).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -37,12 +79,43 @@ def _links_between(root: Path, path: Path) -> str:
     return ""
 
 
-def _walk(root: Path) -> list:
-    """Every ``*.ipynb`` under ``root``, without following directory links."""
+def _walk(root: Path, skipped: list | None = None) -> list:
+    """Every ``*.ipynb`` under ``root``, without following links to folders, in sorted order.
+    Iterative (``os.walk`` recurses: a tree 1100 folders deep raised RecursionError) and
+    bounded: folders deeper than :data:`MAX_DEPTH`, and everything past :data:`MAX_ENTRIES`
+    entries, are not walked but added to ``skipped`` as ``(path, why)``."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d != ".ipynb_checkpoints")
-        found += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(".ipynb")]
+    skipped = [] if skipped is None else skipped
+    stack = [(root, 0)]
+    seen = 0
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append((folder, f"cannot be listed: {exc.strerror or exc}"))
+            continue
+        subfolders = []
+        for entry in entries:
+            seen += 1
+            if seen > MAX_ENTRIES:
+                skipped.append((folder, f"the walk stopped after {MAX_ENTRIES} entries"))
+                return found
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if entry.name != ".ipynb_checkpoints":
+                    subfolders.append(Path(entry.path))
+            elif entry.name.endswith(".ipynb"):
+                found.append(Path(entry.path))
+        if subfolders and depth >= MAX_DEPTH:
+            skipped.append((folder, f"folders nested more than {MAX_DEPTH} deep are not "
+                                    f"searched"))
+            continue
+        stack += [(sub, depth + 1) for sub in reversed(subfolders)]
     return found
 
 
@@ -59,25 +132,26 @@ def find_submissions(root: str | os.PathLike, assignment: str) -> tuple:
     if root.is_symlink():
         raise FileNotFoundError(f"{root} is a symbolic link; give the folder itself")
     if root.is_file():
-        return [Submission(root.stem, root)], []
+        return [Submission(student_id(root.stem), root)], []
     if not root.is_dir():
         raise FileNotFoundError(f"no such notebook or folder: {root}")
-    notebooks = _walk(root)
+    skipped: list = []
+    notebooks = _walk(root, skipped)
     if (root / assignment).is_dir() and not is_nbgrader_tree(root, assignment):
         # One student's folder, <student>/<assignment>/<notebook>.ipynb: graded as that student.
         mine = [nb for nb in notebooks if nb.parent == root / assignment]
-        ignored = [(nb, f"not in {assignment}/") for nb in notebooks if nb not in mine]
+        ignored = skipped + [(nb, f"not in {assignment}/") for nb in notebooks if nb not in mine]
         return _choose(root.parent, root.name, mine, assignment, ignored), ignored
     if not is_nbgrader_tree(root, assignment):
         subs = []
         for nb in notebooks:
             link = _links_between(root, nb)
-            subs.append(Submission(str(nb.relative_to(root).with_suffix("")), nb,
-                                   f"{link} is a symbolic link; submit the notebook file itself"
-                                   if link else ""))
-        return subs, []
+            subs.append(Submission(student_id(str(nb.relative_to(root).with_suffix(""))), nb,
+                                   f"{clean_text(link)} is a symbolic link; submit the notebook "
+                                   f"file itself" if link else ""))
+        return subs, skipped
     per_student: dict = {}
-    ignored = []
+    ignored = skipped
     for nb in notebooks:
         parts = nb.relative_to(root).parts
         if len(parts) != 3 or parts[1] != assignment:
@@ -99,12 +173,13 @@ def _choose(root: Path, student: str, candidates: list, assignment: str, ignored
     for nb in candidates:
         if nb is not chosen:
             ignored.append((nb, f"only one notebook per student is graded"
-                                f"{f': {chosen.name}' if chosen else ''}"))
+                                f"{f': {clean_text(chosen.name)}' if chosen else ''}"))
+    student = student_id(student)
     if chosen is None:
-        names = ", ".join(nb.name for nb in candidates)
+        names = clean_text(", ".join(nb.name for nb in candidates))
         return [Submission(student, candidates[0], f"the folder holds several notebooks "
                                                     f"({names}) and none is named "
                                                     f"{assignment}.ipynb")]
     link = _links_between(root, chosen)
-    return [Submission(student, chosen, f"{link} is a symbolic link; submit the notebook file "
-                                        f"itself" if link else "")]
+    return [Submission(student, chosen, f"{clean_text(link)} is a symbolic link; submit the "
+                                        f"notebook file itself" if link else "")]

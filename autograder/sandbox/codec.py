@@ -292,7 +292,7 @@ def recv(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES) -> tuple:
         raise CodecError("message too large")
     try:
         header = json.loads(_recv_exact(sock, n))
-    except ValueError:
+    except (ValueError, RecursionError):  # e.g. nested thousands deep: the sender's error
         raise CodecError("malformed header") from None
     (count,) = struct.unpack("!I", _recv_exact(sock, 4))
     if count > 1_000_000:

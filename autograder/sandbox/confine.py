@@ -7,7 +7,9 @@ the student's process. That process is PID 1 of a fresh PID namespace — when i
 from outside, everything it started dies with it — and calls :func:`confine_student`:
 
 * a private mount namespace with a fresh size-limited tmpfs on ``/tmp`` (its working directory
-  and ``$HOME``) and on ``/dev/shm``, and its own ``/proc`` where the kernel allows it;
+  and ``$HOME``) and on ``/dev/shm`` — the only places it can write: the sandbox's root and
+  ``/dev`` are read-only — and its own ``/proc`` (where the kernel refuses one, an empty
+  read-only one: the sandbox's would show the grader's processes);
 * resource limits: address space, CPU seconds, processes, file size, open files, no core dumps;
 * then every capability is dropped (bounding, permitted, effective, inheritable and ambient sets)
   and ``no_new_privs`` is set, so it can neither unmount, remount nor mount anything, and bwrap's
@@ -103,6 +105,32 @@ def new_namespaces() -> None:
            "unshare")
 
 
+def make_private() -> None:
+    """Mounts and unmounts in this (new) mount namespace stay in it."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+
+
+def unshare_mounts() -> None:
+    """A mount namespace of this process's own. Raises OSError."""
+    _check(_c().unshare(CLONE_NEWNS), "unshare")
+    make_private()
+
+
+def new_pid_and_mounts() -> None:
+    """The next child is PID 1 of a new PID namespace, in a private mount namespace (where
+    it may mount a /proc). Raises OSError."""
+    _check(_c().unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+    make_private()
+
+
+def mount_proc(target: str) -> None:
+    _mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+
+
+def unmount(target: str) -> None:
+    _check(_c().umount2(target.encode(), 2), f"umount {target}")  # 2: MNT_DETACH
+
+
 def _drop_capabilities() -> None:
     for cap in range(64):
         _c().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: fine
@@ -157,7 +185,7 @@ def confine_student(limits: Limits, *, isolated: bool, workdir: str | None = Non
     notes: list = []
     die_with_parent()
     if isolated:
-        _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+        make_private()
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                f"size={limits.workdir_mb}m,mode=0700")
         for kept, path in rebind:  # whitelisted paths below /tmp, hidden by the fresh tmpfs
@@ -169,9 +197,13 @@ def confine_student(limits: Limits, *, isolated: bool, workdir: str | None = Non
                 pass  # already read-only: a bind of a read-only bind
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
         try:  # a /proc that shows only this student's processes
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-        except OSError:
-            pass  # the zygote's /proc stays: it shows the sandbox's processes, none readable
+            mount_proc("/proc")
+        except OSError as exc:
+            # The sandbox's /proc would show the grader's processes (the zygote, the next
+            # student's process): rather none at all.
+            _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                   "size=4k,mode=0555")
+            notes.append(f"the student's process has no /proc ({exc})")
         workdir = "/tmp"
     else:
         os.setsid()  # its own process group, killed as a whole

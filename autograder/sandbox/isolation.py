@@ -22,6 +22,17 @@ Modes, tried in order:
     No isolation is possible (not Linux, no bwrap, or namespaces refused, e.g. in some
     containers): student code runs in plain forked processes with resource limits only. The
     run says so once, loudly; grading carries on.
+
+What a student may write is only its own: bubblewrap's root, ``/dev`` and ``/sys`` are
+remounted read-only once the whitelist is built, so nothing written by one student is there for
+the next one (a planted ``/etc/ld.so.preload``, a socket at ``/etc/rt.sock``); each student gets
+fresh, size-capped tmpfs mounts for ``/tmp`` and ``/dev/shm``, freed with its mount namespace.
+
+Limits hold per student, for its whole process tree, where the machine lets the grading user
+create cgroups (:func:`cgroup_delegation`: root, or a delegated cgroup v2 subtree): each
+student's process joins a cgroup of its own with ``pids.max`` and a memory limit. Elsewhere
+only the per-process limits of :mod:`autograder.sandbox.confine` hold; the run's isolation
+notes say which.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -125,6 +137,9 @@ def python_paths() -> list:
 
 
 KEEP = "/.autograder-keep"  # second mount points for whitelisted paths below /tmp
+CGROUP_MOUNT = "/.autograder-cgroup"  # where the zygote sees its cgroup directories
+CGROUP_NAME = "autograder"  # the grader's cgroup, below a hierarchy's root
+ZYGOTE_TMP_MB = 64  # the zygote's own /tmp (matplotlib's cache); students never see it
 
 
 def rebinds() -> list:
@@ -134,15 +149,81 @@ def rebinds() -> list:
             if p == "/tmp" or p.startswith("/tmp/")]
 
 
-def bwrap_args() -> list:
-    """The bubblewrap command line (without the command to run) for a zygote."""
+def _cgroup_hierarchies() -> list:
+    """``[(name, root)]``: the cgroup hierarchies holding the pids and memory controllers —
+    one cgroup v2 tree with both enabled, else the two cgroup v1 ones."""
+    base = Path("/sys/fs/cgroup")
+    for v2 in (base, base / "unified"):
+        try:
+            enabled = (v2 / "cgroup.subtree_control").read_text().split()
+        except OSError:
+            continue
+        if {"pids", "memory"} <= set(enabled):
+            return [("unified", v2)]
+    v1 = [(name, base / name) for name in ("pids", "memory")]
+    if all((root / "cgroup.procs").exists() for _, root in v1):
+        return v1
+    return []
+
+
+def cgroup_delegation(uid: int | None = None) -> dict:
+    """The cgroups the zygote may create one per student in: ``{name: host directory}``, made
+    here (owned by ``uid`` if given), or ``{}`` where this user cannot (not root, and no v2
+    subtree delegated to it). Student cgroups left empty for a minute by a run that was
+    killed are removed: a cgroup still holding processes cannot be, and a student joins its
+    cgroup within milliseconds of its creation."""
+    if not sys.platform.startswith("linux") or os.environ.get("AUTOGRADER_CGROUPS") == "off":
+        return {}
+    out = {}
+    owner = os.geteuid() if uid is None else uid
+    for name, root in _cgroup_hierarchies():
+        # One directory per sandbox uid: a bwrap as root cannot write one of uid 61000's.
+        path = root / CGROUP_NAME / f"uid-{owner}"
+        try:
+            for level in (path.parent, path):
+                level.mkdir(exist_ok=True)
+                if name == "unified":  # the cgroups below get both controllers
+                    (level / "cgroup.subtree_control").write_text("+pids +memory")
+            if uid is not None:
+                os.chown(path, uid, -1)
+                for control in ("cgroup.procs", "cgroup.subtree_control"):
+                    if (path / control).exists():
+                        os.chown(path / control, uid, -1)
+            if not os.access(path, os.W_OK | os.X_OK):
+                return {}
+        except OSError:
+            return {}
+        import time
+
+        for child in path.iterdir():
+            try:
+                if child.is_dir() and time.time() - child.stat().st_mtime > 60:
+                    child.rmdir()
+            except OSError:
+                pass  # still in use
+        out[name] = str(path)
+    return out
+
+
+def bwrap_args(cgroups: dict | None = None) -> list:
+    """The bubblewrap command line (without the command to run) for a zygote; ``cgroups``:
+    host directories (:func:`cgroup_delegation`) bound writable for the zygote."""
     args = ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
-            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            "--disable-userns",  # nobody inside may make a user namespace (to regain powers)
-            # kept only to set up each worker's network and each student; dropped after
-            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN"]
+            "--unshare-uts", "--die-with-parent", "--new-session",
+            # Kept only to set up each worker's network and each student, dropped before
+            # student code runs. Instead of bwrap's --disable-userns (a nested user namespace,
+            # in which a student could not mount a /proc of its own and so saw the zygote's
+            # processes), the zygote sets user.max_user_namespaces to 0 (CAP_SYS_RESOURCE).
+            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_NET_ADMIN",
+            "--cap-add", "CAP_SYS_RESOURCE"]
+    if "unified" not in (cgroups or {}):
+        # A cgroup v2 move must stay inside the cgroup namespace: none then.
+        args.append("--unshare-cgroup-try")
     # /tmp first: a whitelisted path below it (a venv in /tmp) is bound on top of it.
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # /dev read-only: its device nodes stay usable, and nothing can be left there for
+    # another student (each student mounts a /dev/shm of its own).
+    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
+             "--size", str(ZYGOTE_TMP_MB * 2**20), "--tmpfs", "/tmp"]
     bound: list = []
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
@@ -155,6 +236,11 @@ def bwrap_args() -> list:
             args += ["--ro-bind", path, path]
     for kept, path in rebinds():
         args += ["--ro-bind", path, kept]
+    for name, path in sorted((cgroups or {}).items()):
+        args += ["--bind", path, f"{CGROUP_MOUNT}/{name}"]
+    # Last: the root tmpfs (with /etc, /sys and the mount points on it) becomes read-only,
+    # the same for every student, whatever an earlier one tried to write there.
+    args += ["--remount-ro", "/"]
     args += ["--chdir", "/tmp",
              "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp",
              "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
@@ -173,17 +259,41 @@ def bwrap_args() -> list:
 def zygote_command(iso: Isolation, fd: int, probe: bool = False, heavy=()) -> list:
     """argv that starts a zygote talking over file descriptor ``fd``; ``heavy``: the slow
     packages it imports for the student processes (see ``zygote.HEAVY``)."""
+    cgroups = {}
+    if iso.isolated and not probe:
+        cgroups = cgroup_delegation(SANDBOX_UID_BASE if iso.drop_to_uid else None)
     python = [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(fd),
               json.dumps({"isolated": iso.isolated, "probe": probe, "heavy": list(heavy),
-                          "rebind": rebinds() if iso.isolated else []})]
+                          "rebind": rebinds() if iso.isolated else [],
+                          "cgroups": {n: f"{CGROUP_MOUNT}/{n}" for n in cgroups}})]
     if not iso.isolated:
         return python
-    return [iso.bwrap, *bwrap_args(), *python]
+    return [iso.bwrap, *bwrap_args(cgroups), *python]
 
 
 def drop_privileges(uid: int):
-    """A ``preexec_fn`` that makes the child an unprivileged user before it runs bwrap."""
+    """A ``preexec_fn`` that makes the child an unprivileged user before it runs bwrap.
+
+    With a cgroup v2 tree, the child first moves into a cgroup below the grader's: a process
+    may only be moved between cgroups whose common ancestor its user may write, so the
+    sandbox's uid can then move each student into a cgroup of its own."""
+    leaf = ""
+    unified = cgroup_delegation(uid).get("unified")
+    if unified:
+        try:
+            leaf = tempfile.mkdtemp(prefix="zygote-", dir=unified)
+            os.chown(leaf, uid, -1)
+            os.chown(os.path.join(leaf, "cgroup.procs"), uid, -1)
+        except OSError:
+            leaf = ""
+
     def run() -> None:
+        if leaf:
+            try:
+                with open(os.path.join(leaf, "cgroup.procs"), "w") as fh:
+                    fh.write("0")
+            except OSError:
+                pass  # the zygote's probe finds students cannot be moved and says so
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

@@ -3,8 +3,8 @@
 :class:`ForkServer` starts the run's fork server in the sandbox chosen by
 :mod:`autograder.sandbox.isolation`; each grading worker's :class:`Zygote` talks to its own copy
 of it and asks it for student processes. :class:`Session` runs a
-notebook's cells in one of them and forwards ``ctx.call`` / ``ctx.run`` requests
-(:class:`RemoteBackend`). When the process dies — a segfault, ``os._exit``, a cell that will not
+notebook's cells in one of them and is the transport of a :class:`~autograder.checks.Client`
+(``ready`` / ``exchange``): the checks' requests go through it. When the process dies — a segfault, ``os._exit``, a cell that will not
 stop, a malformed message — the session notes which cell did it, starts a fresh process and runs
 the cells again without that one, so the student keeps the credit for every function that really
 works. Everything that arrives from the student's process is untrusted plain data: anything
