@@ -1,26 +1,96 @@
 """The checks themselves: reference → full marks, stub → zero, wrong variants caught on their
 function only, correct alternatives accepted. Runs in-process (fast); the notebook and process
-layers are tested in test_grading.py."""
+layers are tested in test_grading.py.
+
+A variant replaces one graded function (and maybe companions), so only the functions whose
+checks look that name up can change score. ``affected`` derives that set from a recorded run
+of the reference, and each variant is graded on it alone; the slow test
+``test_grading_only_the_affected_functions_gives_the_same_verdicts`` proves, once over every
+variant, that grading everything gives the same results.
+"""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
+from autograder.checks import CheckFailure, Context
 from autograder.evaluate import grade_function
 from autograder.spec import HIDDEN, PUBLIC
 from tests.conftest import ASSIGNMENTS, reference, spec, stub_namespace
 from tests.variants import variants
 
 
-def grade_namespace(name: str, namespace: dict) -> dict:
+@pytest.fixture(autouse=True, scope="session")
+def _torch_imported():
+    """Variants that use torch import it at module level; checks use it lazily. Importing it
+    (and the sympy it pulls in) once up front keeps the first test's timings ordinary. The
+    grader's own limits are CPU time on student calls only (autograder/timing.py), so load
+    on the machine does not change these verdicts."""
+    import sympy  # noqa: F401 - imported for its side effect (see the docstring)
+    import torch
+
+    x = torch.ones(2, 3, 4, 4, requires_grad=True)
+    torch.autograd.grad(torch.nn.functional.conv2d(x, torch.ones(1, 3, 2, 2)).sum(), x)
+
+
+class _Recording(dict):
+    """A student namespace that notes every name the checks (or harness programs) look up."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.looked_up: set = set()
+
+    def __getitem__(self, key):
+        self.looked_up.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.looked_up.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self.looked_up.add(key)
+        return super().__contains__(key)
+
+
+@functools.lru_cache(maxsize=None)
+def reference_run(name: str) -> tuple:
+    """The reference graded once per process: ``(results, uses)`` where ``uses[f]`` is the set
+    of names that the checks of graded function ``f`` looked up in the student namespace. Only
+    a run in which every check passes (so ran to its end) shows every lookup; a function whose
+    reference run fails (test_reference_earns_full_marks says so) is taken to use every graded
+    name, so its variants are graded on the whole assignment."""
+    s, ref = spec(name), reference(name)
+    everything = frozenset(gf.name for gf in s.functions)
+    results, uses = {}, {}
+    for gf in s.functions:
+        ns = _Recording(ref)
+        res = results[gf.name] = grade_function(s, gf, ns, ref, (PUBLIC, HIDDEN))
+        uses[gf.name] = (frozenset(ns.looked_up) | {gf.name} if res.score == res.max_score
+                         else everything)
+    return results, uses
+
+
+def affected(name: str, variant) -> list:
+    """Names of the graded functions whose score the variant can change: its target, its
+    companions, and every function whose checks look any of them up."""
+    changed = {variant.target, *variant.companions}
+    _, uses = reference_run(name)
+    return [gf.name for gf in spec(name).functions
+            if gf.name in changed or uses[gf.name] & changed]
+
+
+def grade_namespace(name: str, namespace: dict, only=None) -> dict:
     s = spec(name)
     ref = reference(name)
     return {gf.name: grade_function(s, gf, namespace, ref, (PUBLIC, HIDDEN))
-            for gf in s.functions}
+            for gf in s.functions if only is None or gf.name in only}
 
 
 def test_reference_earns_full_marks(assignment_name):
-    for fname, res in grade_namespace(assignment_name, reference(assignment_name)).items():
+    for fname, res in reference_run(assignment_name)[0].items():
         assert res.score == res.max_score, (fname, res.messages)
 
 
@@ -32,19 +102,20 @@ def test_stub_earns_zero_with_a_clear_message(assignment_name):
 
 
 def test_every_check_fails_for_a_function_returning_garbage(assignment_name):
-    """No check may pass vacuously: a function returning a constant fails every tier."""
+    """No check may pass vacuously: a function returning a constant fails every check of
+    every tier (so it also scores 0)."""
     s = spec(assignment_name)
+    ref = reference(assignment_name)
     for gf in s.functions:
-        ns = dict(reference(assignment_name))
+        ns = dict(ref)
         ns[gf.name] = lambda *args, **kwargs: 0.123
-        res = grade_function(s, gf, ns, reference(assignment_name), (PUBLIC, HIDDEN))
-        assert res.score == 0, (gf.name, res.passed)
         for tier, checks in ((PUBLIC, gf.public), (HIDDEN, gf.hidden)):
             for description, check in checks:
-                from autograder.checks import CheckFailure, Context
                 with pytest.raises(CheckFailure):
-                    check(Context(student=ns, reference=reference(assignment_name),
-                                  hidden=(tier == HIDDEN)))
+                    check(Context(student=ns, reference=ref, hidden=(tier == HIDDEN)))
+        # Through the grader too: the tiers' points are withheld, not only the checks raised.
+        res = grade_function(s, gf, ns, ref, (PUBLIC, HIDDEN))
+        assert res.score == 0, (gf.name, res.passed)
 
 
 def _cases(correct: bool):
@@ -52,19 +123,33 @@ def _cases(correct: bool):
             for v in variants(name, correct)]
 
 
+def _wrong_verdict(variant, results: dict) -> str | None:
+    """Why the wrong variant's grading is unacceptable, or None if it is as required."""
+    target = results[variant.target]
+    if target.score >= target.max_score:
+        return f"not caught: {variant.id}"
+    if not (target.messages and "To review" in target.messages[-1]):
+        return f"no section to review in {target.messages}"
+    others = {n: r.score for n, r in results.items()
+              if n != variant.target and r.score < r.max_score}
+    if others:
+        return f"{variant.id} also cost points on {others}"
+    return None
+
+
 @pytest.mark.parametrize("name, variant", _cases(correct=False))
 def test_wrong_implementation_loses_points_on_its_function_only(name, variant):
-    results = grade_namespace(name, variant.install(reference(name)))
-    target = results[variant.target]
-    assert target.score < target.max_score, f"not caught: {variant.id}"
-    assert target.messages and "To review" in target.messages[-1]
-    others = {n: r.score for n, r in results.items() if n != variant.target and r.score < r.max_score}
-    assert not others, f"{variant.id} also cost points on {others}"
+    results = grade_namespace(name, variant.install(reference(name)),
+                              only=affected(name, variant))
+    problem = _wrong_verdict(variant, results)
+    assert problem is None, problem
 
 
 @pytest.mark.parametrize("name, variant", _cases(correct=True))
 def test_correct_alternative_earns_full_marks(name, variant):
-    res = grade_namespace(name, variant.install(reference(name)))[variant.target]
+    results = grade_namespace(name, variant.install(reference(name)),
+                              only=affected(name, variant))
+    res = results[variant.target]
     assert res.score == res.max_score, res.messages
 
 
@@ -74,3 +159,44 @@ def test_enough_variants_per_function(assignment_name):
     for gf in spec(assignment_name).functions:
         assert sum(v.target == gf.name for v in wrong) >= 3, gf.name
         assert sum(v.target == gf.name for v in right) >= 1, gf.name
+
+
+def test_affected_set_follows_the_checks_lookups():
+    """The derivation itself: a backward's checks call the student's own forward (to make the
+    cache), so replacing the forward regrades the backward; replacing the backward regrades it
+    alone."""
+    from tests.variants import Variant
+
+    if "04_cnn" not in ASSIGNMENTS:
+        pytest.skip("needs 04_cnn")
+    _, uses = reference_run("04_cnn")
+    assert "conv2d_forward" in uses["conv2d_backward"], uses["conv2d_backward"]
+    forward = Variant("conv2d_forward", "any", fn=None, correct=False)
+    backward = Variant("conv2d_backward", "any", fn=None, correct=False,
+                       companions={"conv2d_forward": None})
+    assert set(affected("04_cnn", forward)) == {"conv2d_forward", "conv2d_backward"}
+    assert set(affected("04_cnn", backward)) == {"conv2d_forward", "conv2d_backward"}
+    alone = Variant("conv_output_size", "any", fn=None, correct=False)
+    assert affected("04_cnn", alone) == ["conv_output_size"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_grading_only_the_affected_functions_gives_the_same_verdicts(assignment):
+    """Every variant graded both ways: the affected functions' results are identical, and
+    every function outside the set keeps full marks when the whole assignment is graded."""
+    for variant in variants(assignment, False) + variants(assignment, True):
+        ns = variant.install(reference(assignment))
+        only = affected(assignment, variant)
+        full = grade_namespace(assignment, ns)
+        part = grade_namespace(assignment, ns, only=only)
+        for fname in only:
+            # Scores and which tiers passed; not the messages' numbers, which differ for a
+            # variant that draws fresh random numbers on every call.
+            assert (part[fname].score, part[fname].passed) == \
+                (full[fname].score, full[fname].passed), (variant.id, fname)
+        outside = {f: r.messages for f, r in full.items() if f not in only and
+                   r.score < r.max_score}
+        assert not outside, (variant.id, outside)
+        if not variant.correct:
+            assert _wrong_verdict(variant, part) == _wrong_verdict(variant, full), variant.id

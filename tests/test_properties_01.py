@@ -5,7 +5,7 @@ softmax-CE gradient, the MAP stationarity conditions) hold for the code we grade
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -13,8 +13,6 @@ from autograder.checks import central_difference_grad, relative_error
 from tests.conftest import reference
 
 REF = reference("01_information")
-settings.register_profile("course", max_examples=60, deadline=None)
-settings.load_profile("course")
 
 
 @st.composite

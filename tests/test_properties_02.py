@@ -8,15 +8,13 @@ forward differences are O(h)."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.checks import relative_error
 from tests.conftest import reference
 
 REF = reference("02_matrix_calculus")
-settings.register_profile("course", max_examples=60, deadline=None)
-settings.load_profile("course")
 
 dims = st.integers(1, 5)
 seeds = st.integers(0, 2**32 - 1)

@@ -12,19 +12,17 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from autograder.assignments import backprop as checks
 from autograder.checks import central_difference_grad, relative_error
-from autograder.harness import get_program
+from autograder.harness.backprop import value_graphs
 from autograder.harness.backprop import BINARY, CONSTANT_FIRST, WITH_CONSTANT
 from tests.conftest import reference
 
 REF = reference("03_backprop")
-settings.register_profile("course", max_examples=40, deadline=None)
-settings.load_profile("course")
 
 seeds = st.integers(0, 2**32 - 1)
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
@@ -89,16 +87,40 @@ def test_activation_backward_is_the_gradient_of_its_forward(name, shape, seed):
     assert np.allclose(dx, numeric, rtol=1e-6, atol=1e-9)
 
 
+def _net_loss(params: dict, X: np.ndarray, y: np.ndarray, reg: float) -> float:
+    """The loss from its definition (forward only). Here, not in the grader's package: that
+    ships to every student and must hold no implementation of a graded function."""
+    hidden = np.maximum(X @ params["W1"] + params["b1"], 0.0)
+    scores = hidden @ params["W2"] + params["b2"]
+    top = scores.max(axis=1, keepdims=True)
+    log_probs = scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True))
+    data = -log_probs[np.arange(len(y)), y].mean()
+    return float(data + 0.5 * reg * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)))
+
+
+def _numeric_param_grads(params: dict, X, y, reg: float, h: float = 1e-6) -> dict:
+    grads = {}
+    for key in checks.PARAM_KEYS:
+        g = np.zeros_like(params[key])
+        for idx in np.ndindex(*params[key].shape):
+            shifted = {k: v.copy() for k, v in params.items()}
+            shifted[key][idx] += h
+            up = _net_loss(shifted, X, y, reg)
+            shifted[key][idx] -= 2 * h
+            g[idx] = (up - _net_loss(shifted, X, y, reg)) / (2 * h)
+        grads[key] = g
+    return grads
+
+
 @given(st.integers(1, 5), st.integers(1, 4), st.integers(1, 5), st.integers(2, 5),
        st.sampled_from([0.0, 0.1, 2.0]), seeds)
 def test_two_layer_net_gradients_and_loss(n, d, h, c, reg, seed):
     rng = np.random.default_rng(seed)
     params, X, y = checks._random_net(rng, n, d, h, c)
     loss, grads = REF["two_layer_net_loss"](params, X, y, reg)
-    assert np.isclose(loss, checks._net_loss(params, X, y, reg), rtol=1e-12)
     penalty = 0.5 * reg * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
     assert loss >= penalty
-    numeric = checks._numeric_param_grads(params, X, y, reg)
+    numeric = _numeric_param_grads(params, X, y, reg)
     for key in checks.PARAM_KEYS:
         assert grads[key].shape == params[key].shape
         assert relative_error(grads[key], numeric[key]) < 1e-6, key
@@ -147,7 +169,7 @@ def torch_graph(graph: list) -> list:
 
 
 def _reference_run(graphs: list) -> list:
-    report = get_program("backprop.value_graphs")({"Value": REF["Value"]}, graphs)
+    report = value_graphs({"Value": REF["Value"]}, graphs)
     return [r["nodes"] for r in report["results"]]
 
 

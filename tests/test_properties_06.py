@@ -3,8 +3,10 @@ agrees with ``torch.nn.functional.scaled_dot_product_attention`` (masks that bro
 axes, Tq ≠ Tk, d ≠ dv, large scores), its backward with torch.autograd in float64, multi-head
 attention with ``torch.nn.MultiheadAttention`` (packed, transposed weights, negated mask), layer
 norm with ``torch.nn.functional.layer_norm`` and autograd; the sinusoidal encoding moves by a
-fixed rotation per offset; the online (blockwise) softmax equals the plain one — and so do the
-NumPy oracles that the public checks use instead of torch."""
+fixed rotation per offset, odd widths included; the online (blockwise) softmax equals the plain
+one; the decoder block agrees with ``torch.nn.TransformerDecoderLayer``; the torch helpers and
+the literals of the public checks agree with the reference, and the grader module holds no
+re-implementation of a graded function (issue 19, item 8)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,13 @@ import math
 
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.assignments import attention as checks
 from tests.conftest import reference
 
 REF = reference("06_attention")
-settings.register_profile("course", max_examples=40, deadline=None)
-settings.load_profile("course")
 
 seeds = st.integers(0, 2**32 - 1)
 small = st.integers(1, 5)
@@ -69,9 +69,7 @@ def test_attention_matches_torch_sdpa(lead, Tq, Tk, d, dv, kind, scale, seed):
     _close(weights.sum(axis=-1), np.ones(weights.shape[:-1]), 1e-12)
     if mask is not None:
         assert (weights[~np.broadcast_to(mask, weights.shape)] == 0).all()
-    oracle = checks.attention(q, k, v, mask)
-    _close(out, oracle[0], 1e-12)
-    _close(weights, oracle[1], 1e-12)
+    _close(weights, checks.torch_weights(q, k, mask), 1e-10)
 
 
 @given(leads, small, small, small, small, mask_kinds, seeds)
@@ -81,10 +79,8 @@ def test_attention_backward_matches_autograd(lead, Tq, Tk, d, dv, kind, seed):
     dout = rng.normal(size=(*q.shape[:-1], v.shape[-1]))
     got = REF["attention_backward"](dout, *_args(q, k, v, mask))
     _, expected = checks.torch_attention(q, k, v, mask, dout)
-    oracle = checks.attention_grads(dout, q, k, v, mask)
-    for g, e, o in zip(got, expected, oracle):
+    for g, e in zip(got, expected):
         _close(g, e, 1e-9)
-        _close(o, e, 1e-9)
 
 
 @given(st.integers(1, 3), st.integers(1, 6), st.sampled_from([(4, 1), (4, 2), (6, 3),
@@ -101,19 +97,23 @@ def test_multi_head_attention_matches_nn_multihead(N, T, DH, kind, seed):
     got = REF["multi_head_attention"](*args)
     expected = checks.torch_mha(x, *Ws, H, mask)
     _close(got, expected, 1e-9)
-    _close(checks.mha(x, *Ws, H, mask), expected, 1e-9)
 
 
-@given(st.integers(1, 40), st.integers(1, 16).map(lambda h: 2 * h), st.integers(0, 30))
+@given(st.integers(1, 40), st.integers(1, 33), st.integers(0, 30))
 def test_positional_encoding_shifts_by_a_fixed_rotation(T, d, k):
     pe = REF["sinusoidal_positional_encoding"](T + k, d)
-    _close(pe, checks.sinusoidal(T + k, d), 1e-12)
+    assert pe.shape == (T + k, d)
+    for col in range(d):  # the formula, column by column (odd widths end with a sine)
+        a = np.arange(T + k) / 10000.0 ** ((col - col % 2) / d)
+        _close(pe[:, col], np.sin(a) if col % 2 == 0 else np.cos(a), 1e-12)
     R = np.zeros((d, d))
     for i in range(d // 2):
         a = k / 10000.0 ** (2 * i / d)
         R[2 * i:2 * i + 2, 2 * i:2 * i + 2] = [[math.cos(a), -math.sin(a)],
                                                [math.sin(a), math.cos(a)]]
-    _close(pe[:T] @ R, pe[k:k + T], 1e-9)   # the same R for every position t
+    if d % 2:  # a lone sine column is not rotated into anything: compare the pairs only
+        d -= 1
+    _close(pe[:T, :d] @ R[:d, :d], pe[k:k + T, :d], 1e-9)   # the same R for every position t
 
 
 def _online_attention(q, k, v, block):
@@ -153,10 +153,8 @@ def test_layer_norm_matches_torch(shape, eps, scale, seed):
     grads = REF["layer_norm_backward"](dout, cache)
     t_out, t_grads = checks.torch_layer_norm(x, gamma, beta, e, dout)
     _close(out, t_out, 1e-10)
-    _close(checks.layer_norm(x, gamma, beta, e), t_out, 1e-10)
-    for g, o, t in zip(grads, checks.layer_norm_grads(dout, x, gamma, e), t_grads):
+    for g, t in zip(grads, t_grads):
         _close(g, t, 1e-8)
-        _close(o, t, 1e-8)
 
 
 @given(st.integers(1, 30))
@@ -164,3 +162,27 @@ def test_causal_mask_is_torch_tril(T):
     got = REF["causal_mask"](T)
     assert got.dtype == bool
     assert np.array_equal(got, torch.ones(T, T, dtype=torch.bool).tril().numpy())
+
+
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 5),
+       st.sampled_from([(2, 1), (4, 2), (6, 3), (4, 4)]), st.integers(1, 6),
+       st.sampled_from([1e-5, 0.1]), seeds)
+def test_decoder_block_matches_torch_decoder_layer(N, T, S, DH, Fdim, eps, seed):
+    D, H = DH
+    rng = np.random.default_rng(seed)
+    x, memory, P = checks._decoder_inputs(rng, N, T, S, D, Fdim)
+    _close(REF["decoder_block"](x, memory, P, H, eps), checks.torch_decoder(x, memory, P, H, eps),
+           1e-9)
+
+
+def test_pasted_literals_and_no_reference_implementation():
+    _close(REF["sinusoidal_positional_encoding"](3, 4), checks.PE_3_4, 1e-15)
+    _close(REF["sinusoidal_positional_encoding"](3, 5), checks.PE_3_5, 1e-15)
+    q, k, v = np.array([[1e4], [-1e4]]), np.array([[1.0], [0.999]]), np.array([[1.0], [2.0]])
+    out, w = REF["scaled_dot_product_attention"](q, k, v)
+    a, b = 0.9999546021312976, 4.5397868702390376e-05
+    _close(w, [[a, b], [b, a]], 1e-12)
+    _close(out, [[1.0000453978687025], [1.9999546021312975]], 1e-12)
+    for name in ("softmax", "attention", "attention_grads", "causal", "mha", "sinusoidal",
+                 "layer_norm", "layer_norm_grads", "_shape", "_numeric"):
+        assert not hasattr(checks, name), name

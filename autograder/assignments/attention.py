@@ -1,14 +1,18 @@
-"""Checks for assignment 06_attention: scaled dot-product attention and its backward pass, the
-causal mask, multi-head attention, sinusoidal positional encodings and layer normalisation
-(forward and backward).
+"""Checks for assignment 06_attention: scaled dot-product attention, the causal mask, the
+backward pass of attention, multi-head attention, sinusoidal positional encodings, layer
+normalisation (forward and backward) and a pre-LN Transformer decoder block with
+cross-attention.
 
-Public checks compare with known values, with small NumPy oracles written here from the
-chapter's equations (rows of the weights summing to 1, zeros where the mask forbids) and with
-central differences of those oracles. Hidden checks compare with the reference solution and with
-PyTorch (``torch.nn.functional.scaled_dot_product_attention``, ``torch.nn.MultiheadAttention``,
-``torch.nn.functional.layer_norm`` and autograd, all in float64) on random shapes: Tq ≠ Tk,
-d ≠ dv, extra leading batch axes, one head, one token, large logits, masks that broadcast, layer
-norm inputs of rank 1 to 3 and a non-default eps. Their messages give sizes and errors only.
+This module ships to every student, so it holds no implementation of a graded function (issue
+19, item 8). Public checks compare with literal values (scores of ±1e4, encodings of odd and even
+width), invariants (rows of the weights summing to 1, zeros where the mask forbids, causality,
+pairs of the encoding on the unit circle) and PyTorch in float64
+(``torch.nn.functional.scaled_dot_product_attention``, ``torch.nn.MultiheadAttention``,
+``torch.nn.functional.layer_norm``, ``torch.nn.TransformerDecoderLayer`` and autograd). Hidden
+checks compare with the reference notebook and with PyTorch on random shapes: Tq ≠ Tk, d ≠ dv,
+extra leading batch axes, one head, one token, large scores, masks that broadcast (over queries,
+heads or examples), layer norm inputs of rank 1 to 3 and a non-default eps. Their messages give
+sizes and errors relative to the answer's scale only.
 
 A fully masked row (no True entry) is unspecified by the contract and never generated.
 
@@ -18,7 +22,7 @@ inputs it gave the forward, so a wrong forward costs only the forward's points.
 
 torch is imported by the grading worker before any check runs (``ASSIGNMENT.imports``):
 importing it inside a check could take longer than a check's time limit.
-tests/test_properties_06.py verifies the oracles here against torch.
+tests/test_properties_06.py verifies the torch helpers and the literals here.
 """
 
 from __future__ import annotations
@@ -27,20 +31,16 @@ import math
 
 import numpy as np
 
-from ..checks import (CheckFailure, Context, NotImplementedYet, as_float_array,
-                      central_difference_grad, check_shape, compare, compare_scaled, fmt,
-                      relative_error, unpack)
-from ..spec import Assignment, GradedFunction, Section, lazy_module
+from ..checks import (CheckFailure, Context, as_float_array, check_shape, compare,
+                      compare_scaled, fmt, unpack)
+from ..spec import Assignment, GradedFunction, lazy_module
+from ._shared import agree, cache_of, gradient_check, grader_work, grads, sections
 
 torch = lazy_module("torch")  # see the module doc
 F = lazy_module("torch.nn.functional")
 
 PAGE = "chapters/06_attention"
-
-
-def _section(title: str, label: str) -> Section:
-    return Section(title, PAGE, label)
-
+_section = sections(PAGE)
 
 SDPA = _section("Scaled dot-product attention", "sec-attn-sdpa")
 MASKS = _section("Masks", "sec-attn-masks")
@@ -50,103 +50,55 @@ POSITIONS = _section("Sinusoidal positional encodings", "sec-attn-sinusoidal")
 LAYER_NORM = _section("Layer normalisation", "sec-attn-layernorm")
 LAYER_NORM_BACKWARD = _section("Backward pass of layer normalisation",
                                "sec-attn-layernorm-backward")
+DECODER = _section("Cross-attention and the decoder block", "sec-attn-decoder")
+
+AUTOGRAD = "the gradient of the forward pass (torch.autograd)"
 
 # ---------------------------------------------------------------------------------------------
-# Oracles, straight from the chapter's equations (verified against torch in
-# tests/test_properties_06.py)
-
-
-def softmax(s: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, shifted by the row maximum (finite for any finite row with
-    at least one finite entry; -inf entries get weight 0)."""
-    m = np.max(s, axis=-1, keepdims=True)
-    e = np.exp(s - m)
-    return e / np.sum(e, axis=-1, keepdims=True)
-
-
-def attention(q, k, v, mask=None) -> tuple:
-    """(out, weights) of softmax(q kᵀ/√d, masked) v; mask True = may attend."""
-    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        s = np.where(mask, s, -np.inf)
-    p = softmax(s)
-    return p @ v, p
-
-
-def attention_grads(dout, q, k, v, mask=None) -> tuple:
-    """(dq, dk, dv) of L = Σ dout · out for out = attention(q, k, v, mask)[0]."""
-    _, p = attention(q, k, v, mask)
-    dv = np.swapaxes(p, -1, -2) @ dout
-    dp = dout @ np.swapaxes(v, -1, -2)
-    ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    return ds @ k * scale, np.swapaxes(ds, -1, -2) @ q * scale, dv
-
-
-def causal(T: int) -> np.ndarray:
-    return np.tril(np.ones((T, T), dtype=bool))
-
-
-def mha(x, Wq, Wk, Wv, Wo, num_heads: int, mask=None) -> np.ndarray:
-    """Multi-head attention, head h on columns h·D/H … (h+1)·D/H, written as a loop."""
-    D = x.shape[-1]
-    dh = D // num_heads
-    Q, K, V = x @ Wq, x @ Wk, x @ Wv
-    heads = [attention(Q[..., h * dh:(h + 1) * dh], K[..., h * dh:(h + 1) * dh],
-                       V[..., h * dh:(h + 1) * dh], mask)[0] for h in range(num_heads)]
-    return np.concatenate(heads, axis=-1) @ Wo
-
-
-def sinusoidal(T: int, d: int) -> np.ndarray:
-    pe = np.zeros((T, d))
-    for t in range(T):
-        for i in range(0, d, 2):
-            angle = t / 10000.0 ** (i / d)
-            pe[t, i] = math.sin(angle)
-            if i + 1 < d:
-                pe[t, i + 1] = math.cos(angle)
-    return pe
-
-
-def layer_norm(x, gamma, beta, eps=1e-5) -> np.ndarray:
-    mu = np.mean(x, axis=-1, keepdims=True)
-    var = np.mean((x - mu) ** 2, axis=-1, keepdims=True)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta
-
-
-def layer_norm_grads(dout, x, gamma, eps=1e-5) -> tuple:
-    """(dx, dgamma, dbeta) of L = Σ dout · layer_norm(x, gamma, beta, eps)."""
-    mu = np.mean(x, axis=-1, keepdims=True)
-    inv = 1.0 / np.sqrt(np.mean((x - mu) ** 2, axis=-1, keepdims=True) + eps)
-    xhat = (x - mu) * inv
-    g = dout * gamma
-    dx = inv * (g - g.mean(axis=-1, keepdims=True)
-                - xhat * np.mean(g * xhat, axis=-1, keepdims=True))
-    D = x.shape[-1]
-    return (dx, (dout * xhat).reshape(-1, D).sum(axis=0), dout.reshape(-1, D).sum(axis=0))
-
-
-# ---------------------------------------------------------------------------------------------
-# torch oracles (hidden checks)
+# torch oracles: every expected value of a check comes from torch, from the reference notebook
+# or from literals written into the check (tests/test_properties_06.py compares the reference
+# with these)
 
 
 def _t(a) -> "torch.Tensor":
     return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
+def _torch_mask(mask):
+    """torch wants a bool mask of rank >= 2 (a broadcast-equivalent view of ours)."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=bool)
+    return torch.tensor(mask.reshape((1,) * max(0, 2 - mask.ndim) + mask.shape))
+
+
+@grader_work
 def torch_attention(q, k, v, mask=None, dout=None) -> tuple:
     """``F.scaled_dot_product_attention`` (bool mask, True = may attend) in float64:
     ``(out, (dq, dk, dv))`` for the upstream gradient dout (zeros if None)."""
     qt, kt, vt = (_t(a).requires_grad_() for a in (q, k, v))
-    m = None
-    if mask is not None:  # torch wants a mask of rank >= 2 (a broadcast-equivalent view)
-        mask = np.asarray(mask, dtype=bool)
-        m = torch.tensor(mask.reshape((1,) * max(0, 2 - mask.ndim) + mask.shape))
-    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=m)
+    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=_torch_mask(mask))
     out.backward(_t(np.zeros(out.shape) if dout is None else dout))
     return out.detach().numpy(), tuple(t.grad.numpy() for t in (qt, kt, vt))
 
 
+@grader_work
+def torch_weights(q, k, mask=None) -> np.ndarray:
+    """The attention weights, read off torch's attention of the identity: P @ I = P."""
+    Tk = np.shape(k)[-2]
+    eye = np.broadcast_to(np.eye(Tk), (*np.shape(k)[:-2], Tk, Tk))
+    with torch.no_grad():
+        return F.scaled_dot_product_attention(_t(q), _t(k), _t(eye),
+                                              attn_mask=_torch_mask(mask)).numpy()
+
+
+@grader_work
+def torch_causal(T: int) -> np.ndarray:
+    """torch's lower-triangular (T, T) bool matrix, as a mask input (True = may attend)."""
+    return torch.ones(T, T, dtype=torch.bool).tril().numpy()
+
+
+@grader_work
 def torch_mha(x, Wq, Wk, Wv, Wo, num_heads: int, mask=None) -> np.ndarray:
     """``torch.nn.MultiheadAttention`` holding the course's weights: in_proj_weight stacks
     Wqᵀ, Wkᵀ, Wvᵀ, out_proj.weight = Woᵀ, no biases; its bool mask means True = may NOT attend."""
@@ -163,6 +115,7 @@ def torch_mha(x, Wq, Wk, Wv, Wo, num_heads: int, mask=None) -> np.ndarray:
     return out.numpy()
 
 
+@grader_work
 def torch_layer_norm(x, gamma, beta, eps, dout) -> tuple:
     """``F.layer_norm`` over the last axis in float64: ``(out, (dx, dgamma, dbeta))``."""
     xt, gt, bt = (_t(a).requires_grad_() for a in (x, gamma, beta))
@@ -171,46 +124,46 @@ def torch_layer_norm(x, gamma, beta, eps, dout) -> tuple:
     return out.detach().numpy(), (xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy())
 
 
+DECODER_KEYS = ("Wq1", "Wk1", "Wv1", "Wo1", "Wq2", "Wk2", "Wv2", "Wo2", "W1", "b1", "W2", "b2",
+                "gamma1", "beta1", "gamma2", "beta2", "gamma3", "beta3")
+
+
+@grader_work
+def torch_decoder(x, memory, params: dict, num_heads: int, eps: float = 1e-5) -> np.ndarray:
+    """``torch.nn.TransformerDecoderLayer`` (pre-LN: norm_first=True, ReLU, dropout 0) holding
+    the course's weights, attention biases zero, a causal self-attention mask and none on the
+    cross-attention."""
+    N, T, D = x.shape
+    Fdim = params["W1"].shape[1]
+    layer = torch.nn.TransformerDecoderLayer(D, num_heads, dim_feedforward=Fdim, dropout=0.0,
+                                             activation="relu", layer_norm_eps=eps,
+                                             batch_first=True, norm_first=True,
+                                             dtype=torch.float64)
+    P = params
+    with torch.no_grad():
+        for att, k in ((layer.self_attn, "1"), (layer.multihead_attn, "2")):
+            att.in_proj_weight.copy_(_t(np.concatenate([P["Wq" + k].T, P["Wk" + k].T,
+                                                        P["Wv" + k].T], axis=0)))
+            att.in_proj_bias.zero_()
+            att.out_proj.weight.copy_(_t(P["Wo" + k].T))
+            att.out_proj.bias.zero_()
+        layer.linear1.weight.copy_(_t(P["W1"].T))
+        layer.linear1.bias.copy_(_t(P["b1"]))
+        layer.linear2.weight.copy_(_t(P["W2"].T))
+        layer.linear2.bias.copy_(_t(P["b2"]))
+        for norm, k in ((layer.norm1, "1"), (layer.norm2, "2"), (layer.norm3, "3")):
+            norm.weight.copy_(_t(P["gamma" + k]))
+            norm.bias.copy_(_t(P["beta" + k]))
+    layer.eval()
+    not_allowed = torch.tensor(~torch_causal(T))  # torch's bool masks: True = may NOT attend
+    with torch.no_grad():
+        return layer(_t(x), _t(memory), tgt_mask=not_allowed).numpy()
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
-
-def _numeric(loss, args: list, h: float = 1e-6) -> list:
-    """Central-difference gradient of loss(*args) with respect to every argument."""
-    grads = []
-    for j in range(len(args)):
-        def f(val, j=j):
-            return loss(*args[:j], val, *args[j + 1:])
-        grads.append(central_difference_grad(f, args[j], h))
-    return grads
-
-
-def _gradient_check(got: tuple, numeric: list, names: tuple, hints: dict, what: str,
-                    tol: float = 1e-6) -> None:
-    for name, g, e in zip(names, got, numeric):
-        if not np.all(np.isfinite(g)):
-            raise CheckFailure(f"{name} ({what}) contains nan or inf. {hints.get(name, '')}")
-        err = relative_error(g, e)
-        if not err < tol:
-            raise CheckFailure(
-                f"{name} ({what}) does not match central differences of the forward pass: "
-                f"relative error {err:.3g} (should be < {tol:g}). {hints.get(name, '')}\n"
-                f"  numerical: {fmt(e, 4)}\n  yours:     {fmt(g, 4)}")
-
-
-def _grads(got, names: tuple, shapes: tuple, what: str) -> tuple:
-    items = unpack(got, len(names), what, "(" + ", ".join(names) + ")")
-    out = []
-    for name, item, shape in zip(names, items, shapes):
-        arr = as_float_array(item, f"{name} ({what})")
-        check_shape(arr, shape, f"{name} ({what})",
-                    f"{name} has the shape of the input it is the gradient of, {tuple(shape)}.")
-        out.append(arr)
-    return tuple(out)
-
-
-def _shape(*dims) -> str:
-    return "×".join(str(d) for d in dims)
+_grads = grads
 
 
 def _mask_desc(mask) -> str:
@@ -254,14 +207,14 @@ def _sdpa_case(ctx: Context, q, k, v, mask, what: str, *, hidden: bool, expected
                tol: float = 1e-9) -> None:
     out, w = _sdpa(ctx, q, k, v, mask, what)
     if expected is None:
-        expected = attention(q, k, v, mask)
+        expected = (torch_attention(q, k, v, mask)[0], torch_weights(q, k, mask))
     if not np.all(np.isfinite(w)):
         raise CheckFailure(f"weights ({what}) contains nan or inf. Large scores overflow exp: "
                            f"subtract the row maximum before exponentiating (softmax is "
                            f"unchanged by a shift).")
     hint = "" if hidden else (MASK_HINT if mask is not None else SDPA_HINT)
-    compare(w, expected[1], f"weights ({what})", hidden=hidden, rtol=tol, atol=1e-12, hint=hint)
-    compare(out, expected[0], f"out ({what})", hidden=hidden, rtol=tol, atol=1e-12,
+    agree(w, expected[1], f"weights ({what})", hidden=hidden, rtol=tol, atol=1e-12, hint=hint)
+    agree(out, expected[0], f"out ({what})", hidden=hidden, rtol=tol, atol=1e-12,
             hint="" if hidden else "out = weights @ v.")
 
 
@@ -272,6 +225,23 @@ def sdpa_known(ctx: Context) -> None:
     what = (f"q={fmt(q)}, k={fmt(k)}, v={fmt(v)}: d = 2, so the scores are q·k/√2; the second "
             f"query scores every key 0, so its weights are uniform")
     _sdpa_case(ctx, q, k, v, None, what, hidden=False)
+
+
+def sdpa_huge_scores(ctx: Context) -> None:
+    # Scores ±1e4 and ±9990 (d = 1): each row's weights are 1/(1 + e^−10) and e^−10/(1 + e^−10).
+    # exp(1e4) overflows, and shifting by the maximum of the whole array instead of each row's
+    # leaves the second row as exp(−2e4)/exp(−2e4) = 0/0.
+    q, k = np.array([[1e4], [-1e4]]), np.array([[1.0], [0.999]])
+    v = np.array([[1.0], [2.0]])
+    a, b = 0.9999546021312976, 4.5397868702390376e-05
+    what = f"q={fmt(q)}, k={fmt(k)}, v={fmt(v)}: scores of ±1e4"
+    out, w = _sdpa(ctx, q, k, v, None, what)
+    hint = ("Subtract each ROW's maximum from the scores before the exp (softmax is unchanged "
+            "by a shift of a row); the maximum of the whole array is not enough when rows "
+            "differ by thousands.")
+    compare(w, [[a, b], [b, a]], f"weights ({what})", hidden=False, rtol=1e-9, hint=hint)
+    compare(out, [[1.0000453978687025], [1.9999546021312975]], f"out ({what})", hidden=False,
+            rtol=1e-9, hint=hint)
 
 
 def sdpa_rows_sum_to_one(ctx: Context) -> None:
@@ -299,7 +269,7 @@ def sdpa_mask(ctx: Context) -> None:
                            f"(True = may attend), but they are {fmt(w[~mask])} there. "
                            f"{MASK_HINT}")
     _sdpa_case(ctx, q, k, v, mask, what, hidden=False)
-    causal3 = causal(3)
+    causal3 = torch_causal(3)
     what = f"q, k 3×4, v 3×2 and the causal mask {fmt(causal3)}"
     _sdpa_case(ctx, q, k[:3], v[:3], causal3, what, hidden=False)
 
@@ -307,7 +277,8 @@ def sdpa_mask(ctx: Context) -> None:
 # (lead, Tq, Tk, d, dv, mask shape or None)
 SDPA_CASES = [((), 1, 1, 3, 2, None), ((2,), 4, 6, 3, 5, None), ((2, 3), 5, 2, 4, 4, None),
               ((), 3, 7, 8, 1, "keys"), ((4,), 6, 6, 2, 3, "causal"),
-              ((2, 3), 4, 5, 3, 2, "lead1"), ((3,), 1, 5, 4, 4, "full")]
+              ((2, 3), 4, 5, 3, 2, "lead1"), ((3,), 1, 5, 4, 4, "full"),
+              ((2, 3), 3, 6, 4, 2, "keypad")]
 
 
 def _sdpa_inputs(rng, lead, Tq, Tk, d, dv, mask_kind):
@@ -318,9 +289,11 @@ def _sdpa_inputs(rng, lead, Tq, Tk, d, dv, mask_kind):
     elif mask_kind == "keys":  # one padding row over the keys, broadcast over the queries
         mask = _padding_mask(rng, (Tk,))
     elif mask_kind == "causal":
-        mask = causal(Tq)
+        mask = torch_causal(Tq)
     elif mask_kind == "lead1":  # per batch element, broadcast over the other leading axis
         mask = _padding_mask(rng, (lead[0], 1, Tq, Tk))
+    elif mask_kind == "keypad":  # padded keys per example, broadcast over heads and queries
+        mask = _padding_mask(rng, (lead[0], 1, 1, Tk))
     else:
         mask = _padding_mask(rng, (*lead, Tq, Tk))
     return q, k, v, mask
@@ -347,7 +320,7 @@ def sdpa_torch(ctx: Context) -> None:
                 + ", compared with torch's scaled_dot_product_attention")
         out, _ = torch_attention(q, k, v, mask)
         got, w = _sdpa(ctx, q, k, v, mask, what)
-        compare(got, out, f"out ({what})", hidden=True, rtol=1e-9, atol=1e-12)
+        agree(got, out, f"out ({what})", hidden=True, rtol=1e-9, atol=1e-12)
 
 
 def sdpa_large_logits(ctx: Context) -> None:
@@ -384,9 +357,8 @@ def _backward_case(ctx: Context, dout, q, k, v, mask, what: str, *, expected=Non
     got = _grads(ctx.call("attention_backward", *args), GRADS, (q.shape, k.shape, v.shape),
                  f"`attention_backward` ({what})")
     if expected is None:
-        def loss(qq, kk, vv):
-            return float(np.sum(dout * attention(qq, kk, vv, mask)[0]))
-        _gradient_check(got, _numeric(loss, [q, k, v]), GRADS, GRAD_HINTS, what)
+        gradient_check(got, torch_attention(q, k, v, mask, dout)[1], GRADS, GRAD_HINTS, what,
+                       against=AUTOGRAD)
         return
     for name, g, e in zip(GRADS, got, expected):
         compare_scaled(g, e, f"{name} ({what})", hidden=True, tol=tol)
@@ -402,7 +374,7 @@ def backward_plain(ctx: Context) -> None:
 def backward_masked(ctx: Context) -> None:
     q, k, v = (ctx.rng.normal(size=(2, 4, 3)), ctx.rng.normal(size=(2, 4, 3)),
                ctx.rng.normal(size=(2, 4, 3)))
-    _backward_case(ctx, ctx.rng.normal(size=(2, 4, 3)), q, k, v, causal(4),
+    _backward_case(ctx, ctx.rng.normal(size=(2, 4, 3)), q, k, v, torch_causal(4),
                    "q, k, v 2×4×3 with the causal mask (4, 4) broadcast over the batch: masked "
                    "weights are 0, and so are their gradients")
 
@@ -415,6 +387,18 @@ def backward_hidden(ctx: Context) -> None:
         args = (dout, q, k, v) if mask is None else (dout, q, k, v, mask)
         _backward_case(ctx, dout, q, k, v, mask, _case_desc(*case[:5], mask),
                        expected=ref(*args), tol=1e-9)
+
+
+def backward_large_scores(ctx: Context) -> None:
+    ref = ctx.ref("attention_backward")
+    for lead, mask_kind in (((2,), None), ((), "causal")):
+        q, k, v, mask = _sdpa_inputs(ctx.rng, lead, 4, 4, 4, 3, mask_kind)
+        q, k = q * 40.0, k * 40.0
+        dout = ctx.rng.normal(size=(*q.shape[:-1], v.shape[-1]))
+        args = (dout, q, k, v) if mask is None else (dout, q, k, v, mask)
+        what = (f"leading axes {lead}, Tq=Tk=4, d=4, scores q·k/√d of size ~1e3, "
+                f"{_mask_desc(mask)}")
+        _backward_case(ctx, dout, q, k, v, mask, what, expected=ref(*args), tol=1e-8)
 
 
 def backward_torch(ctx: Context) -> None:
@@ -448,7 +432,7 @@ def _causal(ctx: Context, T: int, what: str) -> np.ndarray:
 
 def causal_known(ctx: Context) -> None:
     got = _causal(ctx, 3, "T=3")
-    expected = causal(3)
+    expected = np.array([[True, False, False], [True, True, False], [True, True, True]])
     if not np.array_equal(got, expected):
         raise CheckFailure(f"the causal mask for T=3 is wrong. {CAUSAL_HINT}\n"
                            f"  expected: {fmt(expected)}\n  got:      {fmt(got)}")
@@ -496,9 +480,9 @@ def _mha_case(ctx: Context, x, Ws, H, mask, what: str, *, hidden: bool, expected
     got = as_float_array(ctx.call("multi_head_attention", *args), f"the output ({what})")
     check_shape(got, x.shape, f"the output ({what})", "The output is (N, T, D), like x.")
     if expected is None:
-        expected = mha(x, *Ws, H, mask)
+        expected = torch_mha(x, *Ws, H, mask)
     hint = "" if hidden else MHA_HINT + ("" if mask is None else " " + MHA_MASK_HINT)
-    compare(got, expected, f"the output ({what})", hidden=hidden, rtol=1e-9, atol=1e-12,
+    agree(got, expected, f"the output ({what})", hidden=hidden, rtol=1e-9, atol=1e-12,
             hint=hint)
 
 
@@ -516,7 +500,7 @@ def mha_two_heads(ctx: Context) -> None:
 
 def mha_causal(ctx: Context) -> None:
     x, Ws = _mha_args(ctx.rng, 1, 4, 4)
-    _mha_case(ctx, x, Ws, 2, causal(4), "N=1, T=4, D=4, two heads, causal mask (True = may "
+    _mha_case(ctx, x, Ws, 2, torch_causal(4), "N=1, T=4, D=4, two heads, causal mask (True = may "
               "attend), shared by every head and example", hidden=False)
 
 
@@ -526,7 +510,7 @@ MHA_CASES = [(1, 1, 4, 2, None), (3, 5, 8, 4, None), (2, 6, 6, 1, "causal"),
 
 def _mha_inputs(rng, N, T, D, H, kind):
     x, Ws = _mha_args(rng, N, T, D)
-    mask = (None if kind is None else causal(T) if kind == "causal"
+    mask = (None if kind is None else torch_causal(T) if kind == "causal"
             else _padding_mask(rng, (T, T)))
     return x, Ws, mask
 
@@ -557,25 +541,63 @@ PE_HINT = ("PE[t, 2i] = sin(t / 10000^(2i/d)) and PE[t, 2i+1] = cos(t / 10000^(2
            "t = 0, …, T − 1.")
 
 
-def _pe(ctx: Context, T: int, d: int, what: str, *, hidden: bool, expected=None) -> None:
+def _pe(ctx: Context, T: int, d: int, what: str) -> np.ndarray:
     got = as_float_array(ctx.call("sinusoidal_positional_encoding", T, d), f"PE ({what})")
     check_shape(got, (T, d), f"PE ({what})", "PE is (T, d): one row per position.")
-    compare(got, sinusoidal(T, d) if expected is None else expected, f"PE ({what})",
-            hidden=hidden, rtol=1e-9, atol=1e-12, hint="" if hidden else PE_HINT)
+    return got
+
+
+# Written out from the formula once (math.sin / math.cos of t / 10000^(2i/d)) and pasted.
+PE_3_4 = [[0.0, 1.0, 0.0, 1.0],
+          [0.8414709848078965, 0.5403023058681398, 0.009999833334166664, 0.9999500004166653],
+          [0.9092974268256817, -0.4161468365471424, 0.01999866669333308, 0.9998000066665778]]
+PE_3_5 = [[0.0, 1.0, 0.0, 1.0, 0.0],
+          [0.8414709848078965, 0.5403023058681398, 0.025116222909773774, 0.9996845379152098,
+           0.0006309573026154199],
+          [0.9092974268256817, -0.4161468365471424, 0.050216599387465206, 0.9987383506934931,
+           0.0012619143540422218]]
 
 
 def pe_known(ctx: Context) -> None:
-    _pe(ctx, 3, 4, "T=3, d=4: columns sin(t), cos(t), sin(t/100), cos(t/100)", hidden=False)
+    what = "T=3, d=4: columns sin(t), cos(t), sin(t/100), cos(t/100)"
+    compare(_pe(ctx, 3, 4, what), PE_3_4, f"PE ({what})", hidden=False, rtol=1e-9,
+            atol=1e-12, hint=PE_HINT)
+
+
+def pe_odd_width(ctx: Context) -> None:
+    what = ("T=3, d=5 (odd: the pairs (0, 1), (2, 3) and a last sine column 4 of frequency "
+            "10000^(−4/5))")
+    compare(_pe(ctx, 3, 5, what), PE_3_5, f"PE ({what})", hidden=False, rtol=1e-9,
+            atol=1e-12, hint=PE_HINT + " With d odd there are ⌈d/2⌉ sine columns and ⌊d/2⌋ "
+                                       "cosine columns.")
 
 
 def pe_wide(ctx: Context) -> None:
-    _pe(ctx, 10, 16, "T=10, d=16", hidden=False)
+    """Invariants that need no formula: row 0 is (0, 1, 0, 1, …), every pair (sin, cos) lies
+    on the unit circle, and moving k positions rotates each pair by a fixed angle."""
+    what = "T=10, d=16"
+    got = _pe(ctx, 10, 16, what)
+    row0 = np.tile([0.0, 1.0], 8)
+    compare(got[0], row0, f"PE[0] ({what})", hidden=False, rtol=0, atol=1e-12,
+            hint="At t = 0 every angle is 0: sin 0 = 0 in the even columns, cos 0 = 1 in the "
+                 "odd ones. " + PE_HINT)
+    radius = got[:, 0::2] ** 2 + got[:, 1::2] ** 2
+    compare(radius, np.ones((10, 8)), f"PE[t, 2i]² + PE[t, 2i+1]² ({what})", hidden=False,
+            rtol=1e-9, hint="Columns 2i and 2i+1 are the sine and cosine of ONE angle. "
+                            + PE_HINT)
+    z = got[:, 1::2] + 1j * got[:, 0::2]  # each pair as e^{iθ}: rotation = multiplication
+    compare(np.abs(z[2:] * np.conj(z[1:-1]) - z[1:-1] * np.conj(z[:-2])),
+            np.zeros((8, 8)), f"the rotation from t to t + 1 ({what})", hidden=False,
+            atol=1e-9, hint="The angle of each pair grows linearly in t (t times a frequency "
+                            "fixed per pair). " + PE_HINT)
 
 
 def pe_hidden(ctx: Context) -> None:
     ref = ctx.ref("sinusoidal_positional_encoding")
-    for T, d in [(1, 2), (50, 8), (7, 64), (128, 6)]:
-        _pe(ctx, T, d, f"T={T}, d={d}", hidden=True, expected=ref(T, d))
+    for T, d in [(1, 2), (50, 8), (7, 64), (128, 6), (4, 1), (9, 7), (30, 33)]:
+        what = f"T={T}, d={d}"
+        agree(_pe(ctx, T, d, what), ref(T, d), f"PE ({what})", hidden=True, rtol=1e-9,
+              atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,8 +615,9 @@ def _ln(ctx: Context, x, gamma, beta, eps, what: str, *, hidden: bool, expected=
     out = as_float_array(out, f"out ({what})")
     check_shape(out, x.shape, f"out ({what})", "out has the shape of x.")
     if expected is None:
-        expected = layer_norm(x, gamma, beta, 1e-5 if eps is None else eps)
-    compare(out, expected, f"out ({what})", hidden=hidden, rtol=1e-9, atol=1e-12,
+        e = 1e-5 if eps is None else eps
+        expected = torch_layer_norm(x, gamma, beta, e, np.zeros(x.shape))[0]
+    agree(out, expected, f"out ({what})", hidden=hidden, rtol=1e-9, atol=1e-12,
             hint="" if hidden else LN_HINT)
 
 
@@ -654,25 +677,14 @@ LN_HINTS = {
 def _ln_backward_case(ctx: Context, x, gamma, beta, eps, dout, what: str, *,
                       expected=None) -> None:
     args = (x, gamma, beta) if eps is None else (x, gamma, beta, eps)
-    try:
-        result = ctx.call("layer_norm_forward", *args)
-    except NotImplementedYet:
-        raise NotImplementedYet("`layer_norm_forward` is not implemented yet (it raises "
-                                "NotImplementedError), and `layer_norm_backward` is checked with "
-                                "the cache your `layer_norm_forward` returns: implement "
-                                "`layer_norm_forward` first.") from None
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise CheckFailure("`layer_norm_backward` is checked with the cache from your "
-                           "`layer_norm_forward`, but `layer_norm_forward` did not return "
-                           "(out, cache). Make it return (out, cache).")
+    result = cache_of(ctx, "layer_norm_forward", "layer_norm_backward", *args)
     D = x.shape[-1]
     got = _grads(ctx.call("layer_norm_backward", dout, result[1]), LN_GRADS,
                  (x.shape, (D,), (D,)), f"`layer_norm_backward` ({what})")
     e = 1e-5 if eps is None else eps
     if expected is None:
-        def loss(xx, gg, bb):
-            return float(np.sum(dout * layer_norm(xx, gg, bb, e)))
-        _gradient_check(got, _numeric(loss, [x, gamma, beta]), LN_GRADS, LN_HINTS, what)
+        gradient_check(got, torch_layer_norm(x, gamma, beta, e, dout)[1], LN_GRADS, LN_HINTS,
+                       what, against=AUTOGRAD)
         return
     for name, g, ex in zip(LN_GRADS, got, expected):
         compare_scaled(g, ex, f"{name} ({what})", hidden=True, tol=1e-8)
@@ -714,6 +726,107 @@ def ln_backward_torch(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# decoder_block
+
+DECODER_HINT = ("Pre-LN: h = x + MHA(LN1(x)) with the causal mask; h2 = h + cross-attention with "
+                "queries LN2(h) @ Wq2 and keys/values memory @ Wk2, memory @ Wv2 (memory NOT "
+                "normalised, no mask); out = h2 + relu(LN3(h2) @ W1 + b1) @ W2 + b2. Each "
+                "layer norm is applied to a sublayer's INPUT, the residual sum is not "
+                "normalised; heads split the columns as in multi_head_attention, with scale "
+                "1/√(D/num_heads).")
+
+
+def _decoder_params(rng, D: int, Fdim: int) -> dict:
+    P = {k: rng.normal(size=(D, D)) / math.sqrt(D) for k in DECODER_KEYS[:8]}
+    P["W1"], P["b1"] = rng.normal(size=(D, Fdim)) / math.sqrt(D), rng.normal(size=Fdim) * 0.3
+    P["W2"], P["b2"] = rng.normal(size=(Fdim, D)) / math.sqrt(Fdim), rng.normal(size=D) * 0.3
+    for k in "123":
+        P["gamma" + k] = rng.uniform(0.5, 1.5, size=D)
+        P["beta" + k] = rng.normal(size=D) * 0.3
+    return P
+
+
+def _decoder_inputs(rng, N, T, S, D, Fdim):
+    return rng.normal(size=(N, T, D)), rng.normal(size=(N, S, D)) * 2.0 + 1.0, \
+        _decoder_params(rng, D, Fdim)
+
+
+def _decoder_what(x, memory, P, H, eps) -> str:
+    N, T, D = x.shape
+    return (f"N={N}, T={T}, S={memory.shape[1]}, D={D}, F={P['W1'].shape[1]}, {H} "
+            f"head{'s' if H > 1 else ''}, eps={eps:g}")
+
+
+def _decoder(ctx: Context, x, memory, P, H, eps, what: str) -> np.ndarray:
+    args = (x, memory, P, H) if eps is None else (x, memory, P, H, eps)
+    got = as_float_array(ctx.call("decoder_block", *args), f"the output ({what})")
+    check_shape(got, x.shape, f"the output ({what})",
+                "The output has the shape of the target x, (N, T, D).")
+    return got
+
+
+def decoder_one_head(ctx: Context) -> None:
+    x, memory, P = _decoder_inputs(ctx.rng, 1, 3, 2, 4, 8)
+    what = _decoder_what(x, memory, P, 1, 1e-5) + " (the default), against torch"
+    compare(_decoder(ctx, x, memory, P, 1, None, what), torch_decoder(x, memory, P, 1),
+            f"the output ({what})", hidden=False, rtol=1e-9, atol=1e-10, hint=DECODER_HINT)
+
+
+def decoder_two_heads(ctx: Context) -> None:
+    x, memory, P = _decoder_inputs(ctx.rng, 2, 4, 5, 6, 5)
+    what = _decoder_what(x, memory, P, 2, 0.1) + ", against torch"
+    compare(_decoder(ctx, x, memory, P, 2, 0.1, what), torch_decoder(x, memory, P, 2, 0.1),
+            f"the output ({what})", hidden=False, rtol=1e-9, atol=1e-10, hint=DECODER_HINT)
+
+
+def decoder_causal_and_memory(ctx: Context) -> None:
+    """Invariants: the future of x cannot change the past, and every output sees memory."""
+    x, memory, P = _decoder_inputs(ctx.rng, 1, 4, 3, 4, 6)
+    what = _decoder_what(x, memory, P, 2, 1e-5)
+    base = _decoder(ctx, x, memory, P, 2, None, what)
+    later = x.copy()
+    later[:, -1] += 3.0
+    changed = _decoder(ctx, later, memory, P, 2, None, what + ", last position of x changed")
+    if not np.allclose(changed[:, :-1], base[:, :-1], rtol=1e-12, atol=1e-12):
+        raise CheckFailure(f"decoder_block ({what}): changing x at the LAST position changed the "
+                           f"outputs at earlier positions. The self-attention must use the "
+                           f"causal mask (position t sees positions ≤ t). {DECODER_HINT}")
+    other = _decoder(ctx, x, memory[:, ::-1] * 0.5, P, 2, None, what + ", memory changed")
+    moved = np.abs(other - base).max(axis=-1)[0]
+    if not np.all(moved > 1e-9):
+        raise CheckFailure(f"decoder_block ({what}): changing memory left the outputs at "
+                           f"positions {np.flatnonzero(moved <= 1e-9).tolist()} unchanged. Every "
+                           f"target position attends to the memory (keys and values from "
+                           f"memory, no mask on the cross-attention). {DECODER_HINT}")
+
+
+# (N, T, S, D, F, heads, eps): one token, one source position, one example, width-1 heads,
+# S > T and S < T, a non-default eps.
+DECODER_CASES = [(2, 1, 3, 4, 6, 2, None), (1, 5, 1, 6, 4, 3, None), (3, 3, 7, 4, 8, 4, 1e-3),
+                 (2, 6, 2, 8, 16, 2, 0.5), (1, 2, 2, 2, 3, 1, None)]
+
+
+def decoder_hidden(ctx: Context) -> None:
+    ref = ctx.ref("decoder_block")
+    for N, T, S, D, Fdim, H, eps in DECODER_CASES:
+        x, memory, P = _decoder_inputs(ctx.rng, N, T, S, D, Fdim)
+        e = 1e-5 if eps is None else eps
+        what = _decoder_what(x, memory, P, H, e)
+        expected = ref(x, memory, P, H, e)
+        agree(_decoder(ctx, x, memory, P, H, eps, what), expected, f"the output ({what})",
+              hidden=True, rtol=1e-9, atol=1e-10)
+
+
+def decoder_hidden_torch(ctx: Context) -> None:
+    for N, T, S, D, Fdim, H, eps in DECODER_CASES[::-1]:
+        x, memory, P = _decoder_inputs(ctx.rng, N, T, S, D, Fdim)
+        e = 1e-5 if eps is None else eps
+        what = _decoder_what(x, memory, P, H, e) + ", against torch.nn.TransformerDecoderLayer"
+        agree(_decoder(ctx, x, memory, P, H, eps, what), torch_decoder(x, memory, P, H, e),
+              f"the output ({what})", hidden=True, rtol=1e-9, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
 
 ASSIGNMENT = Assignment(
     name="06_attention",
@@ -725,24 +838,26 @@ ASSIGNMENT = Assignment(
             public=(("known values", sdpa_known),
                     ("rows of weights sum to 1, Tq ≠ Tk, d ≠ dv, a batch axis",
                      sdpa_rows_sum_to_one),
-                    ("padding and causal masks", sdpa_mask)),
+                    ("padding and causal masks", sdpa_mask),
+                    ("scores of ±1e4", sdpa_huge_scores)),
             hidden=(("random shapes, leading axes, one token, broadcast masks vs reference",
                      sdpa_hidden),
                     ("agrees with torch's scaled_dot_product_attention", sdpa_torch),
                     ("large scores stay finite", sdpa_large_logits)),
             public_points=2, hidden_points=3),
         GradedFunction(
-            "attention_backward", BACKWARD,
-            public=(("no mask, Tq ≠ Tk vs central differences", backward_plain),
-                    ("causal mask, batch axis vs central differences", backward_masked)),
-            hidden=(("random shapes and broadcast masks vs reference", backward_hidden),
-                    ("agrees with torch.autograd", backward_torch)),
-            public_points=3, hidden_points=3),
-        GradedFunction(
             "causal_mask", MASKS,
             public=(("T = 3", causal_known), ("T = 1", causal_one)),
             hidden=(("several T vs reference", causal_hidden),),
             public_points=1, hidden_points=1),
+        GradedFunction(
+            "attention_backward", BACKWARD,
+            public=(("no mask, Tq ≠ Tk vs central differences", backward_plain),
+                    ("causal mask, batch axis vs central differences", backward_masked)),
+            hidden=(("random shapes and broadcast masks vs reference", backward_hidden),
+                    ("agrees with torch.autograd", backward_torch),
+                    ("large scores stay finite", backward_large_scores)),
+            public_points=3, hidden_points=3),
         GradedFunction(
             "multi_head_attention", MHA,
             public=(("one head", mha_one_head), ("two heads, column split", mha_two_heads),
@@ -752,8 +867,10 @@ ASSIGNMENT = Assignment(
             public_points=2, hidden_points=3),
         GradedFunction(
             "sinusoidal_positional_encoding", POSITIONS,
-            public=(("known values, T = 3, d = 4", pe_known), ("T = 10, d = 16", pe_wide)),
-            hidden=(("several T and d vs reference", pe_hidden),),
+            public=(("known values, T = 3, d = 4", pe_known),
+                    ("odd width, T = 3, d = 5", pe_odd_width),
+                    ("T = 10, d = 16: unit circle and rotation", pe_wide)),
+            hidden=(("several T, even and odd d vs reference", pe_hidden),),
             public_points=1, hidden_points=1),
         GradedFunction(
             "layer_norm_forward", LAYER_NORM,
@@ -770,5 +887,14 @@ ASSIGNMENT = Assignment(
             hidden=(("ranks 1 to 3, non-default eps vs reference", ln_backward_hidden),
                     ("agrees with torch.autograd", ln_backward_torch)),
             public_points=3, hidden_points=3),
+        GradedFunction(
+            "decoder_block", DECODER,
+            public=(("one head vs torch.nn.TransformerDecoderLayer", decoder_one_head),
+                    ("two heads, S ≠ T, eps = 0.1 vs torch", decoder_two_heads),
+                    ("causal self-attention, every position reads memory",
+                     decoder_causal_and_memory)),
+            hidden=(("one token, one source, width-1 heads, eps vs reference", decoder_hidden),
+                    ("agrees with torch.nn.TransformerDecoderLayer", decoder_hidden_torch)),
+            public_points=2, hidden_points=2),
     ),
 )

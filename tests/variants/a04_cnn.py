@@ -835,3 +835,156 @@ def drop_backward_dict(dout, cache):
 @right("dropout_backward", "scaled mask cache", DROP_F)
 def drop_backward_plain(dout, mask):
     return drop_backward_mask(dout, mask)
+
+
+# ------------------------------------------------------------------ residual_block_forward/_backward
+
+
+def _conv_same(x, w, b):
+    """A stride-1 'same' convolution with torch (the variants below are about the block)."""
+    p = (w.shape[-1] - 1) // 2
+    with torch.no_grad():
+        return TF.conv2d(torch.from_numpy(np.asarray(x, dtype=np.float64)), torch.from_numpy(w),
+                         torch.from_numpy(b), padding=p).numpy()
+
+
+def _conv_same_grads(dout, x, w):
+    """(dx, dw, db) of a stride-1 'same' convolution, by torch autograd."""
+    xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.zeros(w.shape[0], dtype=torch.float64, requires_grad=True)
+    TF.conv2d(xt, wt, bt, padding=(w.shape[-1] - 1) // 2).backward(torch.from_numpy(dout))
+    return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+def res_fwd(x, w1, b1, w2, b2):
+    """Correct forward; the cache holds the inputs and both pre-activations."""
+    a1 = _conv_same(x, w1, b1)
+    h = np.maximum(a1, 0)
+    s = _conv_same(h, w2, b2) + x
+    return np.maximum(s, 0), {"x": x, "h": h, "a1": a1, "s": s, "w1": w1, "w2": w2}
+
+
+def res_bwd(dout, c):
+    ds = dout * (c["s"] > 0)
+    dh, dw2, db2 = _conv_same_grads(ds, c["h"], c["w2"])
+    dx, dw1, db1 = _conv_same_grads(dh * (c["a1"] > 0), c["x"], c["w1"])
+    return dx + ds, dw1, db1, dw2, db2
+
+
+RES_B = {"residual_block_backward": res_bwd}
+RES_F = {"residual_block_forward": res_fwd}
+
+
+@wrong("residual_block_forward", "no skip connection: a plain two-layer conv net", RES_B)
+def res_no_skip(x, w1, b1, w2, b2):
+    h = np.maximum(_conv_same(x, w1, b1), 0)
+    return np.maximum(_conv_same(h, w2, b2), 0), res_fwd(x, w1, b1, w2, b2)[1]
+
+
+@wrong("residual_block_forward", "skip added after the last ReLU: relu(conv2) + x", RES_B)
+def res_skip_after_relu(x, w1, b1, w2, b2):
+    h = np.maximum(_conv_same(x, w1, b1), 0)
+    return np.maximum(_conv_same(h, w2, b2), 0) + x, res_fwd(x, w1, b1, w2, b2)[1]
+
+
+@wrong("residual_block_forward", "no ReLU after the sum (the pre-activation ResNet's output)",
+       RES_B)
+def res_no_last_relu(x, w1, b1, w2, b2):
+    h = np.maximum(_conv_same(x, w1, b1), 0)
+    return _conv_same(h, w2, b2) + x, res_fwd(x, w1, b1, w2, b2)[1]
+
+
+@wrong("residual_block_forward", "no ReLU between the two convolutions", RES_B)
+def res_no_middle_relu(x, w1, b1, w2, b2):
+    return (np.maximum(_conv_same(_conv_same(x, w1, b1), w2, b2) + x, 0),
+            res_fwd(x, w1, b1, w2, b2)[1])
+
+
+@wrong("residual_block_forward", "pads both convolutions for w1's kernel size", RES_B)
+def res_one_padding(x, w1, b1, w2, b2):
+    p = (w1.shape[-1] - 1) // 2
+
+    def conv(a, w, b):
+        with torch.no_grad():
+            return TF.conv2d(torch.from_numpy(np.asarray(a, dtype=np.float64)),
+                             torch.from_numpy(w), torch.from_numpy(b), padding=p).numpy()
+    h = np.maximum(conv(x, w1, b1), 0)
+    s = conv(h, w2, b2)
+    if s.shape != x.shape:  # what a student does to make the shapes fit: crop or pad
+        s = np.resize(s, x.shape)
+    return np.maximum(s + x, 0), res_fwd(x, w1, b1, w2, b2)[1]
+
+
+@right("residual_block_forward", "torch modules, tuple cache",
+       {"residual_block_backward": lambda dout, c: c[0](dout)})
+def res_torch(x, w1, b1, w2, b2):
+    leaves = [torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+              for a in (x, w1, b1, w2, b2)]
+    xt, w1t, b1t, w2t, b2t = leaves
+    h = torch.relu(TF.conv2d(xt, w1t, b1t, padding=(w1.shape[-1] - 1) // 2))
+    out = torch.relu(TF.conv2d(h, w2t, b2t, padding=(w2.shape[-1] - 1) // 2) + xt)
+
+    def backward(dout):
+        grads = torch.autograd.grad(out, leaves, torch.from_numpy(dout), retain_graph=True)
+        return tuple(g.numpy() for g in grads)
+    return out.detach().numpy(), (backward,)
+
+
+@right("residual_block_forward", "the chapter's own layers from this module, dict cache",
+       RES_B)
+def res_with_loops(x, w1, b1, w2, b2):
+    p1, p2 = (w1.shape[-1] - 1) // 2, (w2.shape[-1] - 1) // 2
+    a1 = conv_forward_dict(x, w1, b1, 1, p1)[0]
+    h = np.maximum(a1, 0)
+    s = conv_forward_dict(h, w2, b2, 1, p2)[0] + x
+    return np.maximum(s, 0), {"x": x, "h": h, "a1": a1, "s": s, "w1": w1, "w2": w2}
+
+
+@wrong("residual_block_backward", "forgets the skip path: dx from the convolutions only", RES_F)
+def resb_no_skip(dout, c):
+    dx, *rest = res_bwd(dout, c)
+    return (dx - dout * (c["s"] > 0), *rest)
+
+
+@wrong("residual_block_backward", "skip path bypasses the last ReLU: dx = conv path + dout",
+       RES_F)
+def resb_skip_unmasked(dout, c):
+    dx, *rest = res_bwd(dout, c)
+    return (dx - dout * (c["s"] > 0) + dout, *rest)
+
+
+@wrong("residual_block_backward", "forgets the middle ReLU's mask", RES_F)
+def resb_no_middle_mask(dout, c):
+    ds = dout * (c["s"] > 0)
+    dh, dw2, db2 = _conv_same_grads(ds, c["h"], c["w2"])
+    dx, dw1, db1 = _conv_same_grads(dh, c["x"], c["w1"])
+    return dx + ds, dw1, db1, dw2, db2
+
+
+@wrong("residual_block_backward", "masks with the first pre-activation twice", RES_F)
+def resb_wrong_mask(dout, c):
+    ds = dout * (c["a1"] > 0)
+    dh, dw2, db2 = _conv_same_grads(ds, c["h"], c["w2"])
+    dx, dw1, db1 = _conv_same_grads(dh * (c["a1"] > 0), c["x"], c["w1"])
+    return dx + ds, dw1, db1, dw2, db2
+
+
+@wrong("residual_block_backward", "dw2 taken against x instead of h", RES_F)
+def resb_dw2_input(dout, c):
+    ds = dout * (c["s"] > 0)
+    dh, _, db2 = _conv_same_grads(ds, c["h"], c["w2"])
+    _, dw2, _ = _conv_same_grads(ds, c["x"], c["w2"])
+    dx, dw1, db1 = _conv_same_grads(dh * (c["a1"] > 0), c["x"], c["w1"])
+    return dx + ds, dw1, db1, dw2, db2
+
+
+@right("residual_block_backward", "the chapter's own conv backward, masks recomputed", RES_F)
+def resb_loops(dout, c):
+    ds = dout * (c["s"] > 0)
+    p2, p1 = (c["w2"].shape[-1] - 1) // 2, (c["w1"].shape[-1] - 1) // 2
+    cache2 = {"x": c["h"], "w": c["w2"], "b": None, "stride": 1, "padding": p2}
+    dh, dw2, db2 = conv_backward_dict(ds, cache2)
+    cache1 = {"x": c["x"], "w": c["w1"], "b": None, "stride": 1, "padding": p1}
+    dx, dw1, db1 = conv_backward_dict(dh * (c["a1"] > 0), cache1)
+    return dx + ds, dw1, db1, dw2, db2

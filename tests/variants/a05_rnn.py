@@ -551,3 +551,42 @@ def clip_concat(grads, max_norm):
     total = np.linalg.norm(flat)
     scale = min(1.0, max_norm / total)
     return tuple(np.reshape(g * scale, np.shape(g)) for g in grads), np.float64(total)
+
+
+# ------------------------------------------------------------- overflow of a tanh or σ written
+# with exp: correct for moderate inputs, nan (inf/inf) at pre-activations of ±1000
+
+
+def _tanh_exp(a):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.exp(a) - np.exp(-a)) / (np.exp(a) + np.exp(-a))
+
+
+@wrong("rnn_step_forward", "tanh written with exp: (e^a − e^−a)/(e^a + e^−a)", STEP_B)
+def step_tanh_exp(x, h_prev, Wx, Wh, b):
+    h = _tanh_exp(x @ Wx + h_prev @ Wh + b)
+    return h, step_fwd(x, h_prev, Wx, Wh, b)[1]
+
+
+@wrong("rnn_forward", "tanh written with exp: (e^a − e^−a)/(e^a + e^−a)", SEQ_B)
+def seq_tanh_exp(x, h0, Wx, Wh, b):
+    hs = [h0]
+    for t in range(x.shape[1]):
+        hs.append(_tanh_exp(x[:, t] @ Wx + hs[-1] @ Wh + b))
+    return np.stack(hs[1:], axis=1), seq_fwd(x, h0, Wx, Wh, b)[1]
+
+
+@wrong("lstm_step_backward", "recomputes σ as exp(a)/(1 + exp(a)) from the cached inputs",
+       LSTM_F)
+def lstm_bwd_naive_sigmoid(dh, dc, cache):
+    x, h_prev, c_prev, Wx, Wh, b = cache
+    H = h_prev.shape[1]
+    a = x @ Wx + h_prev @ Wh + b
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.exp(a) / (1 + np.exp(a))
+    i, f, o, g = s[:, :H], s[:, H:2 * H], s[:, 2 * H:3 * H], np.tanh(a[:, 3 * H:])
+    tc = np.tanh(f * c_prev + i * g)
+    dct = dc + dh * o * (1 - tc ** 2)
+    da = np.concatenate([dct * g * i * (1 - i), dct * c_prev * f * (1 - f),
+                         dh * tc * o * (1 - o), dct * i * (1 - g ** 2)], axis=1)
+    return da @ Wx.T, da @ Wh.T, dct * f, x.T @ da, h_prev.T @ da, da.sum(0)

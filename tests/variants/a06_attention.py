@@ -340,7 +340,7 @@ def _pe(Tn, d, *, swap=False, expo=lambda i, d: i / d, start=0, layout="interlea
     if layout == "halves":
         return np.concatenate([s, c], axis=1)
     pe = np.zeros((Tn, d))
-    pe[:, 0::2], pe[:, 1::2] = s, c
+    pe[:, 0::2], pe[:, 1::2] = s, c[:, :d // 2]
     return pe
 
 
@@ -364,8 +364,9 @@ def pe_from_one(T, d):  # noqa: N803
     return _pe(T, d, start=1)
 
 
-@right("sinusoidal_positional_encoding", "two Python loops with math.sin/math.cos")
-def pe_loops(T, d):  # noqa: N803
+@wrong("sinusoidal_positional_encoding",
+       "loops over the d // 2 pairs: an odd width's last sine column stays 0")
+def pe_loops_pairs(T, d):  # noqa: N803
     import math
     pe = np.zeros((T, d))
     for t in range(T):
@@ -375,11 +376,41 @@ def pe_loops(T, d):  # noqa: N803
     return pe
 
 
-@right("sinusoidal_positional_encoding", "exp-log frequencies and a stack-reshape")
-def pe_exp(T, d):  # noqa: N803
+@wrong("sinusoidal_positional_encoding",
+       "exp-log frequencies and a stack-reshape (fails for an odd width)")
+def pe_exp_even_only(T, d):  # noqa: N803
     freq = np.exp(-np.log(10000.0) * np.arange(0, d, 2) / d)
     ang = np.arange(T)[:, None] * freq
     return np.stack([np.sin(ang), np.cos(ang)], axis=-1).reshape(T, d)
+
+
+@wrong("sinusoidal_positional_encoding",
+       "the PyTorch tutorial's div_term version (its cos assignment fails for an odd width)")
+def pe_tutorial(T, d):  # noqa: N803
+    position = torch.arange(T, dtype=torch.float64)[:, None]
+    div_term = torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-np.log(10000.0) / d))
+    pe = torch.zeros(T, d, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe.numpy()
+
+
+@right("sinusoidal_positional_encoding", "two Python loops over the columns, math.sin/math.cos")
+def pe_loops(T, d):  # noqa: N803
+    import math
+    pe = np.zeros((T, d))
+    for t in range(T):
+        for col in range(d):
+            a = t / 10000 ** ((col - col % 2) / d)
+            pe[t, col] = math.sin(a) if col % 2 == 0 else math.cos(a)
+    return pe
+
+
+@right("sinusoidal_positional_encoding", "exp-log frequencies, stack, reshape and crop")
+def pe_exp(T, d):  # noqa: N803
+    freq = np.exp(-np.log(10000.0) * np.arange(0, d, 2) / d)
+    ang = np.arange(T)[:, None] * freq
+    return np.stack([np.sin(ang), np.cos(ang)], axis=-1).reshape(T, -1)[:, :d]
 
 
 # ---------------------------------------------------------------------------- layer norm
@@ -491,3 +522,149 @@ def lnb_autograd(dout, cache):
     out = F.layer_norm(xt, (xt.shape[-1],), gt, bt, cache["eps"])
     out.backward(torch.from_numpy(np.asarray(dout, dtype=np.float64)))
     return xt.grad.numpy(), gt.grad.numpy(), bt.grad.numpy()
+
+
+# ------------------------------------------------------------- softmax shifted by the global max
+
+
+def _global_shift_softmax(s):
+    """The published one-liner: np.exp(x - np.max(x)) / sum, with the maximum of the WHOLE
+    array: fine for one row, 0/0 for rows whose scores lie thousands below the others."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        e = np.exp(s - np.max(s[np.isfinite(s)]))
+        return e / e.sum(axis=-1, keepdims=True)
+
+
+@wrong("scaled_dot_product_attention", "softmax shifted by the global maximum, not each row's")
+def sdpa_global_shift(q, k, v, mask=None):
+    s = q @ T(k) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    p = _global_shift_softmax(s)
+    return p @ v, p
+
+
+@wrong("attention_backward", "recomputes P with a softmax shifted by the global maximum")
+def bwd_global_shift(dout, q, k, v, mask=None):
+    s = q @ T(k) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    p = _global_shift_softmax(s)
+    dv = T(p) @ dout
+    dp = dout @ T(v)
+    ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+    c = 1 / np.sqrt(q.shape[-1])
+    return ds @ k * c, T(ds) @ q * c, dv
+
+
+# ---------------------------------------------------------------------------- decoder_block
+
+
+def _ln(x, g, b, eps):
+    mu = x.mean(-1, keepdims=True)
+    return g * (x - mu) / np.sqrt(x.var(-1, keepdims=True) + eps) + b
+
+
+def _heads_attn(q_in, kv_in, Wq, Wk, Wv, Wo, H, mask=None, *, scale_width=True):
+    N, Tq, D = q_in.shape
+    w = D // H
+
+    def split(y):
+        return y.reshape(N, -1, H, w).transpose(0, 2, 1, 3)
+    q, k, v = split(q_in @ Wq), split(kv_in @ Wk), split(kv_in @ Wv)
+    s = q @ T(k) / np.sqrt(w if scale_width else D)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    return (softmax(s) @ v).transpose(0, 2, 1, 3).reshape(N, Tq, D) @ Wo
+
+
+def _decoder(x, memory, P, H, eps=1e-5, *, post_ln=False, cross_from_x=False, causal=True,
+             norm_memory=False, scale_width=True, cross_mask=False):
+    Tn = x.shape[1]
+    tri = np.tril(np.ones((Tn, Tn), dtype=bool)) if causal else None
+
+    def ln(y, k):
+        return _ln(y, P[f"gamma{k}"], P[f"beta{k}"], eps)
+
+    def mha1(a):
+        return _heads_attn(a, a, P["Wq1"], P["Wk1"], P["Wv1"], P["Wo1"], H, tri,
+                           scale_width=scale_width)
+
+    def mha2(a):
+        mem = a if cross_from_x else (ln(memory, 2) if norm_memory else memory)
+        m = np.tril(np.ones((Tn, mem.shape[1]), dtype=bool)) if cross_mask else None
+        return _heads_attn(a, mem, P["Wq2"], P["Wk2"], P["Wv2"], P["Wo2"], H, m,
+                           scale_width=scale_width)
+
+    def ffn(a):
+        return np.maximum(a @ P["W1"] + P["b1"], 0) @ P["W2"] + P["b2"]
+
+    if post_ln:  # the original Transformer: normalise after each residual sum
+        h = ln(x + mha1(x), 1)
+        h = ln(h + mha2(h), 2)
+        return ln(h + ffn(h), 3)
+    h = x + mha1(ln(x, 1))
+    h = h + mha2(ln(h, 2))
+    return h + ffn(ln(h, 3))
+
+
+@wrong("decoder_block", "post-LN (norm_first=False): layer norm after each residual sum")
+def dec_post_ln(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps, post_ln=True)
+
+
+@wrong("decoder_block", "cross-attention reads x again: keys and values from LN2(h), not memory")
+def dec_cross_from_x(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps, cross_from_x=True)
+
+
+@wrong("decoder_block", "no causal mask on the self-attention")
+def dec_no_causal(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps, causal=False)
+
+
+@wrong("decoder_block", "memory normalised by LN2 before the cross-attention")
+def dec_norm_memory(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps, norm_memory=True)
+
+
+@wrong("decoder_block", "scores scaled by 1/√D instead of 1/√(D/num_heads)")
+def dec_scale_model_width(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps, scale_width=False)
+
+
+@wrong("decoder_block", "the causal mask also applied to the cross-attention")
+def dec_cross_causal(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps, cross_mask=True)
+
+
+@right("decoder_block", "numpy from scratch, its own layer norm and head split")
+def dec_numpy(x, memory, params, num_heads, eps=1e-5):
+    return _decoder(x, memory, params, num_heads, eps)
+
+
+@right("decoder_block", "torch.nn.TransformerDecoderLayer(norm_first=True) with copied weights")
+def dec_torch(x, memory, params, num_heads, eps=1e-5):
+    P = params
+    N, Tn, D = x.shape
+    layer = torch.nn.TransformerDecoderLayer(D, num_heads, P["W1"].shape[1], dropout=0.0,
+                                             layer_norm_eps=eps, batch_first=True,
+                                             norm_first=True, dtype=torch.float64)
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+    with torch.no_grad():
+        for att, k in ((layer.self_attn, "1"), (layer.multihead_attn, "2")):
+            att.in_proj_weight.copy_(torch.cat([t(P[f"W{n}{k}"].T) for n in "qkv"]))
+            att.in_proj_bias.zero_()
+            att.out_proj.weight.copy_(t(P[f"Wo{k}"].T))
+            att.out_proj.bias.zero_()
+        layer.linear1.weight.copy_(t(P["W1"].T))
+        layer.linear1.bias.copy_(t(P["b1"]))
+        layer.linear2.weight.copy_(t(P["W2"].T))
+        layer.linear2.bias.copy_(t(P["b2"]))
+        for k in "123":
+            getattr(layer, f"norm{k}").weight.copy_(t(P[f"gamma{k}"]))
+            getattr(layer, f"norm{k}").bias.copy_(t(P[f"beta{k}"]))
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(Tn, dtype=torch.float64)
+        return layer.eval()(t(x), t(memory), tgt_mask=mask).numpy()
