@@ -11,6 +11,14 @@
 * The contents list on the intro page (`{tableofcontents}`) also lists the pages nested under
   each chapter (its exercise notebook): Jupyter Book nests them through hidden toctrees, which
   a visible toctree leaves out unless it has `includehidden`.
+* A code cell whose plotted figure is wider than the text column (~760 px at 1366 px) gets the
+  cell tag `full-width`: sphinx-book-theme then lets it take the right margin on wide screens
+  (hiding the page contents while it is on screen), so the figure is shown at its natural
+  size and its 8 pt labels stay >= 11 CSS px (tests/test_browser.py).
+* No domain index pages: sphinx-proof's `prf-prf.html` was built and linked from nowhere.
+* The single-page builder (`python3 course.py pdf`): myst-nb and sphinx-jupyterbook-latex
+  tell only the `html` builder how to write their nodes (HideCodeCellNode, HiddenCellNode), so
+  `singlehtml` stopped on "unknown node type". It gets the same handlers.
 """
 
 from __future__ import annotations
@@ -49,7 +57,55 @@ def _include_nested_pages(app, doctree):
             node["includehidden"] = True
 
 
+# Widest figure (natural pixels) shown unscaled in the text column at 1366 px.
+COLUMN_PX = 760
+
+
+def _png_width(path) -> int:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return 0
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return 0
+    return int.from_bytes(head[16:20], "big")
+
+
+def _widen_figure_cells(app, doctree, docname):
+    from pathlib import Path
+
+    from docutils import nodes
+
+    src = Path(app.srcdir)
+    for image in doctree.findall(nodes.image):
+        uri = image.get("candidates", {}).get("image/png") or image.get("uri", "")
+        if _png_width(src / uri) <= COLUMN_PX:
+            continue
+        cell = image.parent
+        while cell is not None and "cell" not in cell.get("classes", []):
+            cell = cell.parent
+        if cell is not None and "tag_full-width" not in cell["classes"]:
+            cell["classes"].append("tag_full-width")
+
+
+def _no_domain_indices(app, config):
+    config.html_domain_indices = False
+
+
+def _html_handlers_for_singlehtml(app):
+    if app.builder.name != "singlehtml":
+        return
+    handlers = app.registry.translation_handlers
+    single = handlers.setdefault("singlehtml", {})
+    for name, pair in handlers.get("html", {}).items():
+        single.setdefault(name, pair)
+
+
 def setup(app):
+    app.connect("builder-inited", _html_handlers_for_singlehtml)
+    app.connect("config-inited", _no_domain_indices)
+    app.connect("doctree-resolved", _widen_figure_cells)
     app.connect("doctree-read", _include_nested_pages, priority=400)
     app.connect("html-page-context", _dedup_scripts, priority=900)
     app.connect("html-page-context", _default_mode)

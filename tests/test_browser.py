@@ -4,7 +4,8 @@ desktop (1366 px) and phone (390 px) width, with every request outside the site 
 A page fails on a console error, a MathJax error, TeX left over in the rendered text, an image
 that did not load or has no real alt text, an image or figure without a caption, a link to a
 page or anchor of the site that does not exist, an element wider than a phone's viewport that
-cannot be scrolled sideways, and any request that leaves the site. Screenshots of every page at
+cannot be scrolled sideways, a display equation, code or output box that does not fit its
+column at 1366 px, and any request that leaves the site. Screenshots of every page at
 both widths go to _build/screenshots/ for a human to look at.
 
 Needs the `playwright` package (in the `dev` extras; its wheel ships the driver) and a Chromium
@@ -123,7 +124,21 @@ async () => {
                      + ` px of ${vw}${clipped ? ', cut off' : ''})`});
     }
   }
+  // At desktop width nothing may be cut off: a display equation, code or printed output box
+  // (or a theorem/exercise box holding them) that scrolls sideways hides part of itself.
+  const cut = [];
+  if (vw >= 1200) {
+    const boxes = 'mjx-container[display="true"], .bd-article pre, .bd-article div.proof, '
+      + '.bd-article div.admonition, .bd-article div.exercise, .bd-article div.solution';
+    for (const el of document.querySelectorAll(boxes)) {
+      if (!visible(el) || el.scrollWidth <= el.clientWidth + 1) continue;
+      if (cut.some(o => o.el.contains(el) || el.contains(o.el))) continue;
+      cut.push({el, text: describe(el) + ` (${el.scrollWidth - el.clientWidth} px of `
+                + `${el.scrollWidth} hidden)`});
+    }
+  }
   return {
+    cut: cut.map(o => o.text),
     title: document.title,
     merrors: [...document.querySelectorAll('mjx-merror')].map(describe),
     texts, images, figures, links,
@@ -202,6 +217,9 @@ def inspect(browser, url: str, base: str, width: int, shot: Path | None) -> list
     problems: list[str] = []
     context = browser.new_context(viewport={"width": width, "height": 900},
                                   service_workers="block")
+    # A chapter (MathJax, dozens of figures, a full-page screenshot) can take longer than
+    # Playwright's default 30 s on a busy CI machine.
+    context.set_default_timeout(180_000)
     page = context.new_page()
 
     def route(r):
@@ -259,6 +277,7 @@ def inspect(browser, url: str, base: str, width: int, shot: Path | None) -> list
             problems.append(f"broken anchor {href} (no id {frag!r} in {target.name})")
     problems += [f"wider than the {width} px viewport and not scrollable: {o}"
                  for o in info["overflow"]]
+    problems += [f"cut off at {width} px (scrolls sideways): {c}" for c in info["cut"]]
     if width < 600 and info["pageWidth"] > info["vw"] + 1:
         problems.append(f"the page scrolls sideways: {info['pageWidth']} px > {info['vw']} px")
     if shot is not None:
@@ -311,3 +330,238 @@ def test_search_finds_pages_with_clean_excerpts(browser, site):
     assert any("Entropy" in i for i in items), items
     bad = [i for i in items if re.search(r"\.\.\.\.?\w*\.(md|ipynb)\b|\b\w+\.md\b", i)]
     assert not bad, bad
+
+
+# --------------------------------------------------------------------------------------------
+# Interaction, figures, accessibility and search: each on a few pages, at the widths that matter.
+
+CHAPTER = "chapters/04_cnn.html"  # long title, wide figures, long equations, exercises
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def open_page(browser, site: str, rel: str, width: int, height: int = 844):
+    """A page of the site with requests outside it blocked, and its console errors."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  has_touch=width < 992, service_workers="block")
+    context.set_default_timeout(180_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(site)
+               else r.abort())
+    page.goto(site + rel, wait_until="load")
+    page.evaluate("async () => { if (window.MathJax && MathJax.startup) "
+                  "await MathJax.startup.promise; }")
+    return context, page, errors
+
+
+@pytest.mark.parametrize("width", [390, 800])
+def test_phone_and_tablet_menus_open_when_tapped(browser, site, width):
+    """The visible ☰ and "Contents" buttons open the chapter list and the page contents."""
+    context, page, errors = open_page(browser, site, CHAPTER, width)
+    try:
+        for button, dialog, inside in [
+                (".primary-toggle", "#pst-primary-sidebar-modal", "a[href*='05_rnn']"),
+                (".secondary-toggle", "#pst-secondary-sidebar-modal", "a[href^='#']")]:
+            visible = [b for b in page.query_selector_all(button) if b.is_visible()]
+            assert visible, f"no visible {button} at {width} px"
+            for b in visible:
+                b.tap()
+                page.wait_for_timeout(300)
+                is_open = page.eval_on_selector(dialog, "d => d.open")
+                assert is_open, (f"tapping the visible {button} at {width} px does not open "
+                                 f"{dialog}")
+                links = page.query_selector_all(f"{dialog} {inside}")
+                assert any(a.is_visible() for a in links), f"{dialog} opened empty"
+                page.keyboard.press("Escape")
+                page.wait_for_timeout(200)
+                assert not page.eval_on_selector(dialog, "d => d.open")
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_desktop_toggle_collapses_the_sidebar(browser, site):
+    context, page, errors = open_page(browser, site, CHAPTER, 1366, 900)
+    try:
+        page.click(".bd-header-article .primary-toggle")
+        page.wait_for_timeout(300)
+        hidden = page.eval_on_selector("#pst-primary-sidebar",
+                                       "s => s.getBoundingClientRect().width < 5 || "
+                                       "s.classList.contains('pst-sidebar-hidden')")
+        assert hidden, "the ☰ button does not collapse the chapter list at 1366 px"
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_solution_bar_opens_the_solution_when_tapped(browser, site):
+    """A tap in the middle of "Solution to Exercise N" opens it, and does not jump away."""
+    context, page, errors = open_page(browser, site, CHAPTER, 390)
+    try:
+        title = page.query_selector(".solution.dropdown > .admonition-title")
+        assert title is not None
+        title.scroll_into_view_if_needed()
+        box = title.bounding_box()
+        assert box["height"] >= 40, f"solution bar only {box['height']:.0f} px high"
+        before = page.url
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(400)
+        assert page.url == before, f"the tap followed a link to {page.url}"
+        shown = page.eval_on_selector(".solution.dropdown > .admonition-title",
+                                      "t => !t.parentElement.classList.contains('toggle-hidden')"
+                                      " && [...t.parentElement.children].slice(1)"
+                                      ".some(c => c.offsetHeight > 0)")
+        assert shown, "the solution did not open"
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+# Smallest text in any plotted figure, in points: docs/PAGE_CONVENTIONS.md asks for >= 8 pt and
+# test_figure_font_sizes_in_sources holds the chapters to it.
+MIN_FONT_PT = 8
+MIN_LABEL_PX = {"desktop": 11, "phone": 9}
+
+
+def png_dpi(path: Path) -> float:
+    """The resolution matplotlib wrote into the PNG (pHYs chunk), in dots per inch."""
+    data = path.read_bytes()
+    i = data.find(b"pHYs")
+    assert i > 0, f"{path.name}: no pHYs chunk, the figure's dpi is unknown"
+    ppm = int.from_bytes(data[i + 4:i + 8], "big")
+    assert data[i + 12] == 1, f"{path.name}: pHYs not in metres"
+    return ppm * 0.0254
+
+
+def test_figure_font_sizes_in_sources():
+    """No chapter draws text smaller than MIN_FONT_PT (the figure test assumes it)."""
+    bad = []
+    for md in sorted((ROOT / "chapters").glob("*.md")):
+        for n, line in enumerate(md.read_text(encoding="utf-8").splitlines(), 1):
+            for m in re.finditer(r"(?:fontsize|font\.size|labelsize)[\"']?\s*[=:]\s*"
+                                 r"[\"']?([\w.]+)", line):
+                v = m.group(1)
+                small = v in ("xx-small", "x-small", "small", "smaller")
+                if small or (v.replace(".", "").isdigit() and float(v) < MIN_FONT_PT):
+                    bad.append(f"{md.name}:{n}: {line.strip()}")
+    assert not bad, "figure text below 8 pt:\n" + "\n".join(bad)
+
+
+FIGURES_JS = r"""
+async () => {
+  const imgs = [...document.querySelectorAll('.bd-article figure img, .cell_output img')];
+  await Promise.all(imgs.map(i => { i.loading = 'eager'; return i.decode().catch(() => {}); }));
+  return imgs.map(i => ({src: i.getAttribute('src'), natural: i.naturalWidth,
+                         shown: i.getBoundingClientRect().width}));
+}
+"""
+
+
+@pytest.mark.parametrize("width_name", list(WIDTHS))
+def test_figure_labels_are_legible(browser, site, width_name):
+    """Every figure's smallest label, from its pixel size, dpi and the 8 pt minimum, is at least
+    11 CSS px at 1366 px; on a phone at least 9 px, or a tap opens it at full size."""
+    width = WIDTHS[width_name]
+    pages = [p for p in site_pages() if p.startswith("chapters/")]
+    small, no_viewer = [], []
+    for rel in pages:
+        context, page, errors = open_page(browser, site, rel, width, 900)
+        try:
+            figs = page.evaluate(FIGURES_JS)
+            for k, f in enumerate(figs):
+                path = (HTML / rel).parent / unquote(f["src"])
+                label = MIN_FONT_PT * png_dpi(path) / 72 * f["shown"] / f["natural"]
+                if label >= MIN_LABEL_PX[width_name]:
+                    continue
+                if width_name == "desktop":
+                    small.append(f"{rel} {path.name[:12]}: {label:.1f} px ({f['shown']:.0f} "
+                                 f"of {f['natural']} px shown)")
+                    continue
+                # On a phone: one tap away from the figure at its natural size.
+                img = page.query_selector_all(".bd-article figure img, .cell_output img")[k]
+                img.scroll_into_view_if_needed()
+                img.tap()
+                page.wait_for_timeout(250)
+                big = page.evaluate("() => { const d = document.querySelector("
+                                    "'dialog.course-figure-viewer'); if (!d || !d.open) "
+                                    "return 0; return d.querySelector('img')"
+                                    ".getBoundingClientRect().width; }")
+                full = MIN_FONT_PT * png_dpi(path) / 72 * big / f["natural"]
+                if full < MIN_LABEL_PX["desktop"]:
+                    no_viewer.append(f"{rel} {path.name[:12]}: {label:.1f} px, and a tap "
+                                     f"shows it at {big:.0f} of {f['natural']} px")
+                page.keyboard.press("Escape")
+                page.wait_for_timeout(100)
+        finally:
+            context.close()
+        assert not errors, (rel, errors)
+    assert not small, "figure labels below 11 px at 1366 px:\n" + "\n".join(small)
+    assert not no_viewer, "\n".join(no_viewer)
+
+
+AXE_JS = r"""
+async () => {
+  const r = await axe.run(document, {resultTypes: ['violations']});
+  return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => `${v.id} (${v.impact}): ${v.help} at ` + v.nodes.slice(0, 3)
+         .map(n => n.target.join(' ')).join(' | ') + ` (${v.nodes.length} nodes)`);
+}
+"""
+
+
+@pytest.mark.parametrize("width_name", list(WIDTHS))
+def test_no_serious_accessibility_violations(browser, site, width_name):
+    """axe-core (vendored, tests/vendor/axe-core) finds nothing serious or critical."""
+    rels = ["intro.html", CHAPTER, "chapters/01_information.html", "glossary.html",
+            "bibliography.html", "exercises/03_backprop.html", "search.html"]
+    report = []
+    for rel in rels:
+        context, page, errors = open_page(browser, site, rel, WIDTHS[width_name], 900)
+        try:
+            page.add_script_tag(path=str(AXE))
+            report += [f"{rel}: {v}" for v in page.evaluate(AXE_JS)]
+        finally:
+            context.close()
+    assert not report, "\n".join(report)
+
+
+def search(browser, site: str, query: str) -> list[dict]:
+    context, page, errors = open_page(browser, site, f"search.html?q={query}", 1366, 900)
+    try:
+        page.wait_for_selector("#search-results li", timeout=20000)
+        page.wait_for_function("[...document.querySelectorAll('#search-results li')]"
+                               ".every(li => li.querySelector('p.context, span'))",
+                               timeout=20000)
+        page.wait_for_timeout(100)  # our link fix runs as a microtask after the excerpt
+        items = page.eval_on_selector_all(
+            "#search-results li", "els => els.map(e => ({text: e.innerText, "
+            "href: e.querySelector('a').getAttribute('href')}))")
+    finally:
+        context.close()
+    assert not errors, errors
+    return items
+
+
+def test_search_excerpts_have_no_tex_or_notebook_clutter(browser, site):
+    bad = []
+    for query in ("softmax", "entropy", "gradient"):
+        for item in search(browser, site, query):
+            text = item["text"]
+            if LEFTOVER_TEX.search(text) or re.search(r"code cell source|Toggle hidden", text):
+                bad.append(f"{query}: {text[:200]!r}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("query,term", [("熵", "entropy"), ("交叉熵", "cross-entropy")])
+def test_chinese_glossary_names_lead_to_the_term(browser, site, query, term):
+    items = search(browser, site, query)
+    hits = [i for i in items if "glossary" in i["href"]]
+    assert hits, items
+    assert all("#term-" in i["href"] for i in hits), hits
+    target = urlsplit(hits[0]["href"]).fragment
+    dts = (HTML / "glossary.html").read_text(encoding="utf-8")
+    m = re.search(rf'<dt[^>]*id="{re.escape(target)}"[^>]*>(.*?)</dt>\s*<dd>(.*?)</dd>',
+                  dts, re.S)
+    assert m and query in m.group(2), f"{query} links to {target}, whose entry lacks it"
