@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from .course import Course, CourseError
+from .results import Status
 from .spec import assignment_names, get_assignment
 
 
@@ -44,12 +46,14 @@ def cmd_check(args) -> int:
     if not nb.is_file():
         return _fail(f"no such notebook: {nb}")
     try:
-        spec = get_assignment(infer_assignment(nb, args.assignment))
-    except (UsageError, KeyError) as exc:
+        course = Course.find(nb)
+        spec = get_assignment(infer_assignment(nb, args.assignment, course), course)
+    except (UsageError, KeyError, CourseError) as exc:
         return _fail(str(exc.args[0]))
     color = _use_color(sys.stdout)
     print(f"Checking {_safe(nb)} against the public checks of {spec.name} ({spec.title})\n")
-    result = check(nb, spec, timeout=args.timeout, plain=True if args.plain else None)
+    result = check(nb, spec, timeout=args.timeout, plain=True if args.plain else None,
+                   course=course)
     for note in result.notes:
         print(_paint("  note: ", "33", color) + _safe(note, newlines=True))
     if result.notes:
@@ -69,7 +73,7 @@ def cmd_check(args) -> int:
     if passed == n:
         print("When your instructor grades the notebook, hidden checks also compare each "
               "function with a reference solution on more inputs and edge cases.")
-    return 0 if passed == n and result.status == "ok" else 1
+    return 0 if passed == n and result.status == Status.OK else 1
 
 
 def cmd_grade(args) -> int:
@@ -79,8 +83,12 @@ def cmd_grade(args) -> int:
     from .sandbox.confine import Limits
     from .grading.pool import Settings, isolation
 
-    spec = get_assignment(args.assignment)
-    req = GradeRequest(path=Path(args.path), assignment=spec,
+    try:
+        course = Course.find(Path(args.course or args.path))
+        spec = get_assignment(args.assignment, course)
+    except (KeyError, CourseError) as exc:
+        return _fail(str(exc.args[0]))
+    req = GradeRequest(path=Path(args.path), assignment=spec, layout=course,
                        course=Path(args.course) if args.course else None, db=args.db,
                        out=Path(args.out) if args.out else None, jobs=args.jobs,
                        force=args.force,
@@ -123,8 +131,9 @@ def cmd_grade(args) -> int:
 def cmd_release(args) -> int:
     from .bridge.course import release
 
-    for name in args.assignments or assignment_names():
-        path = release(name, Path(args.output_dir) if args.output_dir else None)
+    course = Course.find()
+    for name in args.assignments or assignment_names(course):
+        path = release(name, Path(args.output_dir) if args.output_dir else None, course)
         print(f"generated {path}")
     return 0
 
@@ -132,7 +141,12 @@ def cmd_release(args) -> int:
 def cmd_init_course(args) -> int:
     from .bridge.course import init_course
 
-    root = init_course(Path(args.directory), args.assignments or assignment_names())
+    course = Course.load(args.checks) if args.checks else Course.find()
+    try:
+        root = init_course(Path(args.directory), args.assignments or assignment_names(course),
+                           course)
+    except (FileNotFoundError, CourseError) as exc:
+        return _fail(str(exc))
     print(f"nbgrader course directory ready: {root}\n"
           f"  cd {root} && nbgrader generate_assignment <assignment>\n"
           f"  (collect submissions into {root}/submitted/<student>/<assignment>/)\n"
@@ -141,6 +155,9 @@ def cmd_init_course(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .sandbox.confine import MEMORY_MB
+    from .timing import CELL_CPU, NOTEBOOK_CPU, STUDENT_CHECK
+
     p = argparse.ArgumentParser(prog="autograder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -148,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="run the public checks on your notebook")
     c.add_argument("notebook")
     c.add_argument("--assignment", help="assignment id (default: the notebook's name)")
-    c.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
+    c.add_argument("--timeout", type=float, default=STUDENT_CHECK,
+                   help=f"seconds (default {STUDENT_CHECK:g})")
     c.add_argument("--plain", action="store_true",
                    help="run in a plain subprocess, without the sandbox (the default on macOS "
                         "and Windows)")
@@ -157,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade submissions with public and hidden checks")
     g.add_argument("path", help="a notebook, a folder of notebooks, an nbgrader submitted/ tree, "
                                 "or an nbgrader course directory")
-    g.add_argument("--assignment", required=True, choices=assignment_names())
+    g.add_argument("--assignment", required=True,
+                   help="assignment id (the course's autograder.toml says where its checks are)")
     g.add_argument("--course", help="nbgrader course directory: grade its submitted/ and write "
                                     "the gradebook and autograded/ (implied when PATH is one)")
     g.add_argument("--db", help="gradebook SQLAlchemy URL (default: sqlite:///COURSE/gradebook.db)")
@@ -169,9 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", "-o", help="also write the report here instead of standard output")
     g.add_argument("--quiet", "-q", action="store_true", help="no report on standard output")
     g.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
-    g.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook")
-    g.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
-    g.add_argument("--memory-mb", type=int, default=2048, help="memory per student process")
+    g.add_argument("--timeout", type=float, default=NOTEBOOK_CPU,
+                   help=f"CPU seconds per notebook (default {NOTEBOOK_CPU:g})")
+    g.add_argument("--cell-timeout", type=float, default=CELL_CPU,
+                   help=f"CPU seconds per cell (default {CELL_CPU:g})")
+    g.add_argument("--memory-mb", type=int, default=MEMORY_MB,
+                   help=f"memory per student process (default {MEMORY_MB})")
     g.set_defaults(func=cmd_grade)
 
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
@@ -182,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("init-course", help="make an nbgrader course directory")
     i.add_argument("directory")
     i.add_argument("assignments", nargs="*")
+    i.add_argument("--checks", metavar="AUTOGRADER_TOML",
+                   help="the course whose assignments to set up (default: the autograder.toml "
+                        "of the working directory or its parents; else this package's course)")
     i.set_defaults(func=cmd_init_course)
     return p
 
@@ -197,7 +222,10 @@ def _skip_slow_optional_imports() -> None:
 def main(argv=None) -> int:
     _skip_slow_optional_imports()
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CourseError as exc:  # a malformed autograder.toml, or checks that cannot be imported
+        return _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ class RunLog:
 
     entries: list = field(default_factory=list)  # {"cell", "grade_id", "text", "module"}
     seconds: float = 0.0  # spent executing the cells' code
+    # The notebook's CPU budget ran out: a cell was stopped at the budget, or not run. Said
+    # here rather than recomputed from CPU times, whose clocks tick at different rates.
+    budget_spent: bool = False
 
     def add(self, cell: CodeCell, text: str, module: str | None = None,
             timed_out: bool = False) -> None:
@@ -210,6 +213,7 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
             left = budget - cpu_seconds()
             if left <= 0:
                 log.add(cell, "was not run: the notebook had used up its CPU time.")
+                log.budget_spent = True
                 continue
             cell_cpu = min(timeout, left)
         if before_cell is not None:
@@ -231,6 +235,7 @@ def run_cells(cells: list, namespace: dict | None = None, *, skip_tests: bool = 
             if exc.limit is not lim:
                 raise
             log.add(cell, f"{lim.describe()} and was stopped.", timed_out=True)
+            log.budget_spent = log.budget_spent or cell_cpu < timeout
         except SystemExit:
             log.add(cell, "called sys.exit()/exit(); the rest of the cell was skipped.")
         except KeyboardInterrupt:

@@ -7,38 +7,30 @@ students can run ``autograder check`` without ``solutions/``.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from .notebook import read_cells, run_cells
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
+def solution_notebook(assignment: str, course=None) -> Path:
+    """The instructor notebook of ``assignment`` in ``course`` (default: the course found from
+    the working directory)."""
+    from .course import Course
 
-def solutions_dir() -> Path:
-    """``$AUTOGRADER_SOLUTIONS`` if set, else ``solutions/`` next to this package."""
-    return Path(os.environ.get("AUTOGRADER_SOLUTIONS", REPO_ROOT / "solutions"))
-
-
-def solution_notebook(assignment: str) -> Path:
-    """``<dir>/<assignment>.ipynb`` (this repo) or ``<dir>/<assignment>/<assignment>.ipynb``
-    (an nbgrader ``source/`` folder)."""
-    flat = solutions_dir() / f"{assignment}.ipynb"
-    nested = solutions_dir() / assignment / f"{assignment}.ipynb"
-    return nested if not flat.exists() and nested.exists() else flat
+    return (course or Course.find()).solution_notebook(assignment)
 
 
 class ReferenceUnavailable(RuntimeError):
     pass
 
 
-def load_reference(assignment: str) -> dict:
+def load_reference(assignment: str, course=None) -> dict:
     """Run the instructor notebook's code cells (not its tests) and return the namespace.
 
     Cached by the notebook's path and modification time, not by the assignment's name: two
     courses graded in one process never share a reference."""
-    path = solution_notebook(assignment)
+    path = solution_notebook(assignment, course)
     try:
         stamp = path.resolve().stat().st_mtime_ns
     except OSError:
@@ -52,7 +44,7 @@ def _load(where: str, stamp) -> dict:
     if stamp is None or not path.exists():
         raise ReferenceUnavailable(
             f"the reference solution {path} is not available: hidden checks need the instructor "
-            f"notebooks (set AUTOGRADER_SOLUTIONS to their folder). Students: use "
+            f"notebooks (`solutions` in the course's autograder.toml). Students: use "
             f"`autograder check`, which needs no solutions.")
     cells = read_cells(path)
     _preload(cells)

@@ -7,8 +7,27 @@ JSON via ``to_json`` / ``from_json``; nothing downstream parses message text.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 NOT_GRADED = "not graded"  # the tier of a failure that stopped grading before any check ran
+
+
+class Status(StrEnum):
+    """How running a submission went (a ``str``: JSON and comparisons with text still work)."""
+
+    OK = "ok"
+    UNREADABLE = "unreadable"  # not a notebook that can be read: the student's file
+    TIMEOUT = "timeout"  # ran out of its time before every function was graded
+    CRASHED = "crashed"  # a cell ended the student's process at least once
+    ERROR = "error"  # the grader's own fault: never recorded, graded again next run
+
+    @classmethod
+    def of(cls, value) -> "Status":
+        """A status read from a worker or a ledger; anything unknown is the grader's error."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.ERROR
 
 
 @dataclass(frozen=True)
@@ -66,7 +85,7 @@ class SubmissionResult:
     max_score: int
     functions: dict = field(default_factory=dict)  # name -> FunctionResult
     notes: list = field(default_factory=list)  # problems running the notebook itself
-    status: str = "ok"  # ok | unreadable | timeout | crashed | error (the grader's own fault)
+    status: Status = Status.OK
     sha256: str = ""
     seconds: float = 0.0  # wall-clock time for this notebook
     check_seconds: float = 0.0  # of which inside the checks
@@ -74,8 +93,12 @@ class SubmissionResult:
     isolation: list = field(default_factory=list)  # for the instructor: what the sandbox lacked
     skipped: bool = False  # taken from the ledger: unchanged since it was graded
 
+    def __post_init__(self) -> None:
+        self.status = Status.of(self.status)
+
     def to_json(self) -> dict:
         data = asdict(self)
+        data["status"] = str(self.status)
         data["functions"] = {k: v.to_json() for k, v in self.functions.items()}
         return data
 

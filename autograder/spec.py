@@ -102,34 +102,19 @@ class lazy_module:  # noqa: N801 - used like a module
         return f"<lazy module {self._name!r}>"
 
 
-def _discover() -> dict:
-    """Assignment id -> module: every module in :mod:`autograder.assignments` that defines
-    ``ASSIGNMENT`` (a new chapter only adds its module)."""
-    import pkgutil
+def assignment_names(course=None) -> list:
+    """Every assignment id of ``course`` (default: the one found from the working directory,
+    see :class:`autograder.course.Course`), sorted."""
+    from .course import Course
 
-    from . import assignments
-
-    found = {}
-    for info in pkgutil.iter_modules(assignments.__path__):
-        module = importlib.import_module(f"{assignments.__name__}.{info.name}")
-        spec = getattr(module, "ASSIGNMENT", None)
-        if isinstance(spec, Assignment):
-            found[spec.name] = module
-    return found
+    return sorted((course or Course.find()).assignments())
 
 
-_FOUND: dict = {}
+def get_assignment(name: str, course=None) -> Assignment:
+    from .course import Course
 
-
-def assignment_names() -> list:
-    """Every assignment id, sorted."""
-    if not _FOUND:
-        _FOUND.update(_discover())
-    return sorted(_FOUND)
-
-
-def get_assignment(name: str) -> Assignment:
-    names = assignment_names()
-    if name not in names:
-        raise KeyError(f"unknown assignment {name!r}; known assignments: {', '.join(names)}")
-    return _FOUND[name].ASSIGNMENT
+    found = (course or Course.find()).assignments()
+    if name not in found:
+        raise KeyError(f"unknown assignment {name!r}; known assignments: "
+                       f"{', '.join(sorted(found)) or 'none'}")
+    return found[name]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 CHECK_CPU = 5.0  # one call of a student function by a check
 CELL_CPU = 30.0  # one cell of the notebook
 NOTEBOOK_CPU = 300.0  # the whole notebook: its cells and every call the checks make
+STUDENT_CHECK = 120.0  # `autograder check` on a student's machine: the whole notebook
 
 REFIRE = 0.05  # seconds between repeated interruptions once a limit has expired
 

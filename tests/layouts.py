@@ -163,7 +163,7 @@ def _home_layout(name: str, home: Path, tmp_name: str, uid, gid, env: dict,
     shutil.rmtree(work, ignore_errors=True)
     repo = work / "course-repo"
     repo.mkdir(parents=True)
-    for item in ("autograder", "solutions", "exercises", "nbgrader_config.py"):
+    for item in ("autograder", "solutions", "exercises", "autograder.toml"):
         src = ROOT / item
         (shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
          if src.is_dir() else shutil.copy(src, repo / item))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -188,11 +190,17 @@ def test_check_command_teaches_and_fails(tmp_path):
     assert "Traceback" not in out + proc.stderr
 
 
-def test_check_command_works_without_solutions(tmp_path):
-    import os
+def _course_without_solutions(tmp_path: Path) -> Path:
+    """A copy of an exercise in a course whose autograder.toml names a missing solutions
+    folder (a student's machine)."""
+    (tmp_path / "autograder.toml").write_text(
+        '[course]\nchecks = ["autograder.assignments"]\nsolutions = "nowhere"\n')
+    (tmp_path / "work").mkdir()
+    return Path(shutil.copy(ROOT / "exercises" / f"{A}.ipynb", tmp_path / "work"))
 
-    env = dict(os.environ, AUTOGRADER_SOLUTIONS=str(tmp_path / "nowhere"))
-    proc = autograder("check", str(ROOT / "exercises" / f"{A}.ipynb"), env=env)
+
+def test_check_command_works_without_solutions(tmp_path):
+    proc = autograder("check", str(_course_without_solutions(tmp_path)))
     assert proc.returncode == 1
     assert "not implemented yet" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -214,11 +222,9 @@ def test_grade_in_process_matches_cli(class_tree, graded):
 
 
 def test_grade_without_reference_says_why(tmp_path):
-    import os
-
-    env = dict(os.environ, AUTOGRADER_SOLUTIONS=str(tmp_path / "nowhere"))
-    proc = autograder("grade", str(ROOT / "exercises"), "--assignment", A, "--out",
-                      str(tmp_path / "out"), env=env)
+    notebook = _course_without_solutions(tmp_path)
+    proc = autograder("grade", str(notebook.parent), "--assignment", A, "--out",
+                      str(tmp_path / "out"))
     assert proc.returncode == 2
     assert "reference solution" in proc.stderr and "Traceback" not in proc.stderr
 

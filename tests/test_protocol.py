@@ -206,3 +206,23 @@ def test_an_interrupted_lazy_import_leaves_no_half_module(tmp_path, monkeypatch)
     assert "slowpkg" not in sys.modules and "slowpkg.core" not in sys.modules
     client.check_cpu = 10.0
     assert client.call("f", (), {})["out"] == 42
+
+
+def test_a_cell_stopped_at_the_notebooks_budget_says_the_budget_ran_out():
+    """Whether the notebook ran out of CPU time is said by the process that stopped the cell,
+    not recomputed by the grader from CPU times whose clocks tick at different rates (a busy
+    machine once made a notebook of slow cells 'ok' at 4.99 s of a 5 s budget)."""
+    from autograder.notebook import CodeCell
+
+    busy = ("import time\nt0 = time.process_time()\n"
+            "while time.process_time() - t0 < 0.4:\n    pass\n")
+    cells = [CodeCell(index=i, source=busy, grade_id=None, is_test=False, is_solution=False)
+             for i in (1, 2, 3)]
+    from autograder.timing import cpu_seconds
+
+    # the budget counts this process's CPU time from its start (a fresh one when grading)
+    _, log = run_cells(cells, timeout=3.0, budget=cpu_seconds() + 0.6)
+    assert log.budget_spent, log.entries
+    assert [e["cell"] for e in log.entries] == [2, 3], log.entries
+    _, log = run_cells(cells[:1], timeout=3.0, budget=cpu_seconds() + 5.0)
+    assert not log.budget_spent and not log.entries

@@ -101,8 +101,7 @@ CASES = {
         "import autograder.checks as c\nc.compare = lambda got, *a, **k: got\n"), at=50), 0),
     "reads_solutions": (lambda: extra_cell(exercise_notebook(A), (
         "import json, os\n"
-        f"paths = [__SOLUTIONS__, os.environ.get('AUTOGRADER_SOLUTIONS', '') + "
-        f"'/{A}.ipynb', os.environ.get('AUTOGRADER_SOLUTIONS', '') + '/{A}/{A}.ipynb']\n"
+        f"paths = [__SOLUTIONS__, os.getcwd() + '/../../../source/{A}/{A}.ipynb']\n"
         "for path in paths:\n    try:\n        nb = json.load(open(path))\n"
         "    except Exception:\n        continue\n"
         "    for cell in nb['cells']:\n"

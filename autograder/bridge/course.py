@@ -1,8 +1,10 @@
-"""nbgrader course directories: for instructors (`init-course`) and for regenerating exercises/.
+"""nbgrader course directories: for instructors (`init-course`) and for regenerating exercises.
 
-The repo keeps one instructor notebook per assignment in ``solutions/<assignment>.ipynb``;
-nbgrader wants ``source/<assignment>/<assignment>.ipynb`` inside a course directory. These helpers
-build that layout (with the repo's ``nbgrader_config.py``) and run nbgrader in it.
+A course keeps one instructor notebook per assignment where its ``autograder.toml`` says
+(``solutions/<assignment>.ipynb`` in this repository); nbgrader wants
+``source/<assignment>/<assignment>.ipynb`` inside a course directory. These helpers build that
+layout, with an ``nbgrader_config.py`` and an ``autograder.toml`` of its own, and run nbgrader
+in it.
 """
 
 from __future__ import annotations
@@ -14,24 +16,70 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..reference import REPO_ROOT, solution_notebook
+from ..course import Course
 
-CONFIG = REPO_ROOT / "nbgrader_config.py"
-EXERCISES = REPO_ROOT / "exercises"
+NBGRADER_CONFIG = """\
+# nbgrader configuration for this course directory (written by `autograder init-course`).
+# Hidden test cells call autograder.cell.hidden_tests, which finds the checks and the instructor
+# notebooks from autograder.toml, next to this file.
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+c.CourseDirectory.course_id = {course_id!r}
+
+# What students see in place of a solution.
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A notebook cell that runs longer than this is stopped (the test cells take well under 1 s).
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# Submissions from students not yet in the gradebook are added to it when autograded.
+c.Autograde.create_student = True
+"""
 
 
-def init_course(root: Path, assignments: list) -> Path:
+def init_course(root: Path, assignments: list, layout: Course | None = None) -> Path:
+    """An nbgrader course directory at ``root`` for ``assignments`` of ``layout`` (default:
+    the course found from the working directory): their instructor notebooks in ``source/``,
+    an ``nbgrader_config.py``, and an ``autograder.toml`` naming the same checks. Existing
+    configuration files are kept."""
+    layout = layout or Course.find()
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(CONFIG, root / "nbgrader_config.py")
+    config = root / "nbgrader_config.py"
+    if not config.exists():
+        course_id = "dl-math-course" if layout.manifest is None or \
+            layout.checks == ("autograder.assignments",) else layout.root.name
+        config.write_text(NBGRADER_CONFIG.format(course_id=course_id), encoding="utf-8")
+    manifest = root / "autograder.toml"
+    if not manifest.exists() and root != layout.root:
+        manifest.write_text(layout.manifest_text(), encoding="utf-8")
+        if layout.manifest is not None:
+            # the course's checks import from its own root; a course directory elsewhere
+            # needs them on its path too
+            _link_checks(layout, root)
     for name in assignments:
-        src = solution_notebook(name)
+        src = layout.solution_notebook(name)
         if not src.exists():
             raise FileNotFoundError(f"no instructor notebook for {name}: {src}")
         dest = root / "source" / name
         dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dest / f"{name}.ipynb")
+        if src.resolve() != (dest / f"{name}.ipynb").resolve():
+            shutil.copy(src, dest / f"{name}.ipynb")
     return root
+
+
+def _link_checks(layout: Course, root: Path) -> None:
+    """Copy the course's own checks modules (the files named by ``checks``) into ``root``."""
+    for name in layout.checks:
+        top = name.partition(".")[0]
+        for candidate in (layout.root / top, layout.root / f"{top}.py"):
+            if candidate.is_dir():
+                shutil.copytree(candidate, root / top, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            elif candidate.is_file():
+                shutil.copy(candidate, root / candidate.name)
 
 
 def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -45,11 +93,13 @@ def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def release(name: str, output_dir: Path | None = None) -> Path:
-    """Regenerate the student notebook of ``name`` with ``nbgrader generate_assignment``."""
-    output_dir = output_dir or EXERCISES
+def release(name: str, output_dir: Path | None = None, layout: Course | None = None) -> Path:
+    """Regenerate the student notebook of ``name`` with ``nbgrader generate_assignment``, into
+    ``output_dir`` (default: the course's ``exercises`` folder)."""
+    layout = layout or Course.find()
+    output_dir = output_dir or layout.exercises or layout.root / "release"
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
-        root = init_course(Path(tmp), [name])
+        root = init_course(Path(tmp), [name], layout)
         nbgrader(root, "generate_assignment", name, "--force")
         output_dir.mkdir(parents=True, exist_ok=True)
         target = output_dir / f"{name}.ipynb"

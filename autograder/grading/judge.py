@@ -37,6 +37,7 @@ def main(argv: list) -> int:
     sys.stdout = sys.stderr
     config = json.loads(argv[0])
 
+    from ..course import Course
     from ..evaluate import AuthorError
     from ..reference import ReferenceUnavailable, load_reference
     from ..sandbox.confine import Limits
@@ -50,13 +51,14 @@ def main(argv: list) -> int:
     except (OSError, KeyError, ValueError) as exc:
         _emit({"fatal": f"no connection to the sandbox's fork server: {exc}"})
         return 3
-    spec = get_assignment(config["assignment"])
+    course = Course.from_json(config["course"])
+    spec = get_assignment(config["assignment"], course)
     spec.import_modules()  # e.g. torch for the checks that compare with it: not in their time
     tiers = tuple(config["tiers"])
     reference = None
     if HIDDEN in tiers:
         try:
-            reference = load_reference(spec.name)
+            reference = load_reference(spec.name, course)
         except ReferenceUnavailable as exc:
             _emit({"fatal": str(exc)})
             return 3

@@ -16,6 +16,9 @@ import types
 
 def main(argv: list) -> int:
     notebook, name = argv[0], argv[1]
+    from ..course import Course
+
+    course = Course.from_json(json.loads(argv[2])) if len(argv) > 2 else Course.find(notebook)
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # whatever the notebook prints must not corrupt the result line
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -23,7 +26,7 @@ def main(argv: list) -> int:
     from ..notebook import NoIPython, NotebookError, read_cells, run_cells
     from ..spec import PUBLIC, get_assignment
 
-    spec = get_assignment(name)
+    spec = get_assignment(name, course)
     try:
         cells = read_cells(notebook)
     except NotebookError as exc:

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from ..evaluate import not_graded
 from ..notebook import read_regular_file
-from ..reference import solution_notebook
-from ..results import FunctionResult, SubmissionResult
+from ..course import Course
+from ..results import FunctionResult, Status, SubmissionResult
 from ..sandbox.confine import Limits
 from ..timing import CELL_CPU, NOTEBOOK_CPU, wall_backstop
-from ..sandbox.isolation import MALLOC_ENV, PACKAGE, Isolation, detect
+from ..sandbox.isolation import MALLOC_ENV, PACKAGE, Isolation, detect, module_command
 from ..sandbox.session import ForkServer
 from ..spec import HIDDEN, PUBLIC, Assignment
 from .submissions import Submission, clean_text
@@ -53,15 +53,20 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(read_regular_file(Path(path))).hexdigest()
 
 
-def grader_key(assignment: Assignment, tiers: tuple, settings: dict) -> str:
+def grader_key(assignment: Assignment, tiers: tuple, settings: dict,
+               course: Course | None = None) -> str:
     """Changes whenever anything that decides a grade changes: the grader's code (every module
-    of the package, checks and harness included), the reference solution, the tiers, the time
-    and resource limits and the isolation mode. Then everything is regraded."""
+    of the package, checks and harness included, and the course's own checks), the reference
+    solution, the tiers, the time and resource limits and the isolation mode. Then everything
+    is regraded."""
+    course = course or Course.find()
     h = hashlib.sha256(json.dumps([list(tiers), settings], sort_keys=True).encode())
     for path in sorted(PACKAGE.rglob("*.py")):
         h.update(str(path.relative_to(PACKAGE)).encode())
         h.update(path.read_bytes())
-    solution = solution_notebook(assignment.name)
+    for path in course.check_files():
+        h.update(path.read_bytes())
+    solution = course.solution_notebook(assignment.name)
     if solution.exists():
         h.update(solution.read_bytes())
     return h.hexdigest()[:16]
@@ -174,7 +179,7 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "autograder.grading.judge",
+                [*module_command("autograder.grading.judge"),
                  json.dumps(dict(config, zygote_fd=zygote.fileno()))],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                 cwd=self.home, env=env, start_new_session=True, text=True, bufsize=1,
@@ -230,7 +235,8 @@ class Settings:
 def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
               tiers=(PUBLIC, HIDDEN), settings: Settings | None = None,
               ledger: Ledger | None = None, force: bool = False, on_result=None,
-              iso: Isolation | None = None, prepare=None, still_recorded=None) -> list:
+              iso: Isolation | None = None, prepare=None, still_recorded=None,
+              course: Course | None = None) -> list:
     """Grade a list of :class:`Submission`; returns results in the same order.
 
     ``on_result(result)`` is called as each one is known (including those taken unchanged
@@ -240,12 +246,14 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     ``still_recorded(result)``, if given, is asked (after ``prepare``) about every result the
     ledger would reuse: one that is no longer where results are recorded (a recreated
     gradebook) is graded again. Results of a run that is not isolated are never reused.
-    Raises :class:`GraderError` if the graders cannot start.
+    ``course``: where the assignment's checks and reference come from (default: the course
+    found from the working directory). Raises :class:`GraderError` if the graders cannot start.
     """
+    course = course or Course.find()
     tiers = tuple(tiers)
     settings = settings or Settings()
     iso = iso or isolation()
-    gkey = grader_key(assignment, tiers, dict(settings.to_json(), isolation=iso.mode))
+    gkey = grader_key(assignment, tiers, dict(settings.to_json(), isolation=iso.mode), course)
     results: list = [None] * len(submissions)
     pending = []
     known = []  # (index, result, record it?) of results known without grading: told after prepare
@@ -286,7 +294,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
             i, result, record_it = backlog.pop(0)
             if on_result:  # first: the ledger must only list results that were fully recorded
                 on_result(result)
-            if record_it and ledger is not None and result.status != "error":
+            if record_it and ledger is not None and result.status != Status.ERROR:
                 # errors are retried next run; a run without isolation is never reused
                 ledger.record(_key(submissions[i]), gkey, result, trusted=iso.isolated)
             elif record_it and ledger is not None and breached(result):
@@ -343,7 +351,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         tell(wait=True)
         return results
 
-    config = {"assignment": assignment.name, "tiers": list(tiers),
+    config = {"assignment": assignment.name, "course": course.to_json(), "tiers": list(tiers),
               "limits": settings.limits.to_json(), "cell_timeout": settings.cell_timeout,
               "isolation": iso.to_json()}
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
@@ -516,8 +524,9 @@ def _result_from(record: dict, sub: Submission, digest: str, assignment: Assignm
 
 
 def grade_notebook(path: str | os.PathLike, assignment: Assignment, *, student: str | None = None,
-                   tiers=(PUBLIC, HIDDEN), timeout: float = NOTEBOOK_TIMEOUT) -> SubmissionResult:
+                   tiers=(PUBLIC, HIDDEN), timeout: float = NOTEBOOK_TIMEOUT,
+                   course: Course | None = None) -> SubmissionResult:
     """Grade one notebook (a worker is started for it)."""
     path = Path(path)
     return grade_all([Submission(student or path.stem, path)], assignment, jobs=1, tiers=tiers,
-                     settings=Settings(timeout=timeout))[0]
+                     settings=Settings(timeout=timeout), course=course)[0]

@@ -9,6 +9,7 @@ checks for a student (sandboxed like grading on Linux; in a plain subprocess els
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bridge.feedback import file_stem
-from ..results import SubmissionResult
+from ..course import Course
+from ..results import Status, SubmissionResult
 from ..sandbox.confine import Limits
+from ..timing import STUDENT_CHECK
 from ..spec import HIDDEN, PUBLIC, Assignment, assignment_names
 from .pool import GraderError, Ledger, Settings, grade_all, isolation
 from .reports import to_csv, to_json
@@ -39,6 +42,9 @@ class GradeRequest:
     jobs: int = 0
     force: bool = False
     settings: Settings = field(default_factory=Settings)
+    # Where the assignment's checks and reference come from (default: found from the course
+    # directory or PATH, see autograder.course).
+    layout: Course | None = None
 
 
 @dataclass
@@ -82,7 +88,11 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
         if not source_nb.exists():
             raise UsageError(f"{source_nb} not found: is {course} an nbgrader course directory "
                              f"with this assignment in source/?")
-        os.environ.setdefault("AUTOGRADER_SOLUTIONS", str(course / "source"))
+    layout = req.layout or Course.find(course or root)
+    if course and layout.manifest is None:
+        # an nbgrader course directory without autograder.toml: its instructor notebooks are
+        # its source/ folder
+        layout = dataclasses.replace(layout, solutions=course / "source")
     # Where results are recorded: a result in the ledger is reused only for the same place.
     ledger = Ledger(out / "ledger.jsonl", destination=db_url or str(out))
     writer = None
@@ -115,7 +125,7 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
                 # next run), and reported to the instructor.
                 if writer is not None:
                     writer.rollback()
-                result.status = "error"
+                result.status = Status.ERROR
                 result.isolation.append(clean_text(
                     f"grader error: recording this result failed with "
                     f"{type(exc).__name__}: {exc}")[:500])
@@ -131,7 +141,7 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
     try:
         results = grade_all(subs, spec, jobs=req.jobs, settings=req.settings, ledger=ledger,
                             force=req.force, on_result=record, iso=iso, prepare=prepare,
-                            still_recorded=still_recorded)
+                            still_recorded=still_recorded, course=layout)
     finally:
         if writer is not None:
             writer.__exit__(None, None, None)
@@ -149,28 +159,30 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
 # students: autograder check
 
 
-def infer_assignment(notebook: Path, given: str | None) -> str:
+def infer_assignment(notebook: Path, given: str | None, course: Course | None = None) -> str:
     if given:
         return given
-    names = assignment_names()
+    names = assignment_names(course or Course.find(notebook))
     if notebook.stem in names:
         return notebook.stem
     raise UsageError(f"cannot tell which assignment {notebook.name} is; pass --assignment (one "
                      f"of: {', '.join(names)}).")
 
 
-def check(notebook: Path, spec: Assignment, *, timeout: float = 120.0,
-          plain: bool | None = None) -> SubmissionResult:
+def check(notebook: Path, spec: Assignment, *, timeout: float = STUDENT_CHECK,
+          plain: bool | None = None, course: Course | None = None) -> SubmissionResult:
     """The public checks of one notebook. ``plain``: run them in an ordinary subprocess (the
     default where the sandbox's fork server cannot run: not Linux, or no isolation here)."""
+    course = course or Course.find(notebook)
     if plain is None:
         plain = (not sys.platform.startswith("linux")
                  or os.environ.get("AUTOGRADER_ISOLATION") == "none")
     if not plain:
         from .pool import grade_notebook
 
-        return grade_notebook(notebook, spec, tiers=(PUBLIC,), timeout=timeout)
-    cmd = [sys.executable, "-m", "autograder.grading.plain", str(notebook), spec.name]
+        return grade_notebook(notebook, spec, tiers=(PUBLIC,), timeout=timeout, course=course)
+    cmd = [sys.executable, "-m", "autograder.grading.plain", str(notebook), spec.name,
+           json.dumps(course.to_json())]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               encoding="utf-8", errors="replace")

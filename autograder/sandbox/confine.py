@@ -47,9 +47,12 @@ def _c():
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
+MEMORY_MB = 2048  # address space per student process, on top of what the interpreter maps
+
+
 @dataclass
 class Limits:
-    memory_mb: int = 2048  # address space on top of what the interpreter already maps
+    memory_mb: int = MEMORY_MB
     cpu_seconds: int = 600
     processes: int = 32
     file_mb: int = 64

@@ -136,6 +136,28 @@ def python_paths() -> list:
                                              for q in real))
 
 
+def module_command(module: str) -> list:
+    """argv that runs ``python -m module`` in isolated mode (``-I``: no working directory, no
+    ``PYTHONPATH``, no user site on the path, so nothing a student planted is imported) and
+    still finds this package and its dependencies where the grader found them: a ``pip install
+    --user`` lives in the user site, which ``-I`` alone would drop."""
+    import site
+
+    sites = []
+    user_site = getattr(site, "getusersitepackages", lambda: "")()
+    if site.ENABLE_USER_SITE and user_site in sys.path and os.path.isdir(user_site):
+        sites.append(user_site)  # added with its .pth files, as Python would
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+             if p and os.path.isabs(p) and p in sys.path]
+    if not sites and not extra:
+        return [sys.executable, "-I", "-m", module]
+    boot = (f"import site, sys, runpy\n"
+            f"for d in {sites!r}: site.addsitedir(d)\n"
+            f"sys.path[1:1] = {extra!r}\n"
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n")
+    return [sys.executable, "-I", "-c", boot]
+
+
 KEEP = "/.autograder-keep"  # second mount points for whitelisted paths below /tmp
 CGROUP_MOUNT = "/.autograder-cgroup"  # where the zygote sees its cgroup directories
 CGROUP_NAME = "autograder"  # the grader's cgroup, below a hierarchy's root
@@ -262,7 +284,7 @@ def zygote_command(iso: Isolation, fd: int, probe: bool = False, heavy=()) -> li
     cgroups = {}
     if iso.isolated and not probe:
         cgroups = cgroup_delegation(SANDBOX_UID_BASE if iso.drop_to_uid else None)
-    python = [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(fd),
+    python = [*module_command("autograder.sandbox.zygote"), str(fd),
               json.dumps({"isolated": iso.isolated, "probe": probe, "heavy": list(heavy),
                           "rebind": rebinds() if iso.isolated else [],
                           "cgroups": {n: f"{CGROUP_MOUNT}/{n}" for n in cgroups}})]

@@ -160,6 +160,7 @@ class Session:
         self.cpu_budget = cpu_budget
         self.cpu_done = 0.0  # CPU seconds of the processes that have ended
         self.cpu_now = 0.0  # as the current process last reported
+        self.budget_spent = False  # a process said the notebook's CPU budget ran out
         self.skip: dict = {}  # cell index -> why it is no longer run
         self.entries: list = []  # what went wrong running cells, from the latest start
         self.isolation_notes: list = []
@@ -214,6 +215,8 @@ class Session:
                         current = index
                     elif header.get("event") == "ready":
                         self._account(header.get("cpu"))
+                        # (a lie can only time the student's own notebook out)
+                        self.budget_spent |= header.get("budget_spent") is True
                         self.entries = _entries(header.get("entries"))
                         # A cell that ran out of time is not run again when a later timeout or
                         # crash restarts the notebook: it would cost its time once more each
@@ -281,7 +284,8 @@ class Session:
 
     def over_budget(self) -> bool:
         """Whether the notebook has used up its CPU time, or its wall-clock backstop."""
-        return self.cpu_done + self.cpu_now > self.cpu_budget or self._left() <= 0
+        return (self.budget_spent or self.cpu_done + self.cpu_now >= self.cpu_budget
+                or self._left() <= 0)
 
     def close(self) -> None:
         """Done with this submission: its process is killed, nobody waits to hear how."""

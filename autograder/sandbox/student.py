@@ -109,7 +109,7 @@ def _serve(sock) -> None:
                                before_cell=lambda c: send(sock, {"event": "cell",
                                                                  "index": c.index}))
             send(sock, {"event": "ready", "entries": log.entries, "seconds": log.seconds,
-                        "cpu": cpu_now()})
+                        "cpu": cpu_now(), "budget_spent": log.budget_spent})
             continue
         reply, bufs = server.handle(header, buffers)
         send(sock, reply, bufs)
