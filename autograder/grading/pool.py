@@ -254,52 +254,117 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     settings = settings or Settings()
     iso = iso or isolation()
     gkey = grader_key(assignment, tiers, dict(settings.to_json(), isolation=iso.mode), course)
-    results: list = [None] * len(submissions)
-    pending = []
-    known = []  # (index, result, record it?) of results known without grading: told after prepare
     max_score = sum(gf.points(t) for gf in assignment.functions for t in tiers)
 
-    prepared: list = []  # the thread running prepare(), then what it raised, if anything
+    def result_of(record: dict, i: int, digest: str) -> SubmissionResult:
+        return _result_from(record, submissions[i], digest, assignment, tiers, max_score)
 
-    def begin_prepare() -> None:
+    recorder = _Recorder(submissions, ledger, gkey, iso.isolated, on_result, prepare)
+    known, pending = _plan(submissions, ledger if not force else None, gkey, settings,
+                           result_of)
+    if still_recorded is not None and any(not record_it for _, _, record_it in known):
+        # Reuse only what is still at the destination: a recreated gradebook, or another
+        # --db, has none of the ledger's results, and then everyone is graded again.
+        recorder.begin_prepare()
+        recorder.check_prepared(wait=True)
+        known, pending = _still_recorded(known, pending, still_recorded, settings, submissions,
+                                         result_of)
+    if not pending:
+        recorder.begin_prepare()
+        for args in known:
+            recorder.done(*args)
+        recorder.tell(wait=True)
+        return recorder.results
+
+    config = {"assignment": assignment.name, "course": course.to_json(), "tiers": list(tiers),
+              "limits": settings.limits.to_json(), "cell_timeout": settings.cell_timeout,
+              "isolation": iso.to_json()}
+    pool = _Pool(config, iso, _heavy_packages([job["path"] for job in pending]))
+    try:
+        pool.start(max(1, min(jobs or os.cpu_count() or 1, len(pending))))
+        recorder.begin_prepare()
+        for args in known:
+            recorder.done(*args)
+
+        def finish(job: dict, record: dict) -> None:
+            if job.get("isolation"):
+                record = dict(record,
+                              isolation=list(record.get("isolation", [])) + job["isolation"])
+            recorder.done(job["id"], result_of(record, job["id"], job["sha256"]), True)
+
+        pool.run(pending, finish, until=lambda: recorder.complete,
+                 between=lambda: (recorder.check_prepared(wait=False),
+                                  recorder.tell(wait=False)))
+        recorder.tell(wait=True)
+    finally:
+        pool.close()
+    return recorder.results
+
+
+class _Recorder:
+    """Tells each result to the caller (``on_result``) and then to the ledger, in the order they
+    arrive, but only once the caller's ``prepare()`` (run in a thread) has finished: until then
+    results wait in a backlog, and the pool goes on grading."""
+
+    def __init__(self, submissions: list, ledger: Ledger | None, gkey: str, trusted: bool,
+                 on_result, prepare) -> None:
+        self.submissions, self.ledger, self.gkey, self.trusted = (submissions, ledger, gkey,
+                                                                  trusted)
+        self.on_result, self.prepare = on_result, prepare
+        self.results: list = [None] * len(submissions)
+        self.backlog: list = []  # (index, result, record it?) not told yet
+        self.prepared: list = []  # the thread running prepare(), then what it raised
+
+    @property
+    def complete(self) -> bool:
+        return all(r is not None for r in self.results)
+
+    def begin_prepare(self) -> None:
         def run() -> None:
             try:
-                prepare()
-            except BaseException as exc:  # noqa: BLE001 - raised again in this thread
-                prepared.append(exc)
-        if prepare and not prepared:
-            prepared.append(threading.Thread(target=run, name="prepare", daemon=True))
-            prepared[0].start()
+                self.prepare()
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                self.prepared.append(exc)
+        if self.prepare and not self.prepared:
+            self.prepared.append(threading.Thread(target=run, name="prepare", daemon=True))
+            self.prepared[0].start()
 
-    def check_prepared(wait: bool) -> None:
-        if prepared and (wait or not prepared[0].is_alive()):
-            prepared[0].join()
-            if len(prepared) > 1:
-                raise prepared[1]
+    def check_prepared(self, wait: bool) -> None:
+        if self.prepared and (wait or not self.prepared[0].is_alive()):
+            self.prepared[0].join()
+            if len(self.prepared) > 1:
+                raise self.prepared[1]
 
-    backlog: list = []  # results known before prepare() has finished, told once it has
+    def done(self, i: int, result: SubmissionResult, record_it: bool) -> None:
+        self.results[i] = result
+        self.backlog.append((i, result, record_it))
+        self.tell(wait=False)
 
-    def done(i: int, result: SubmissionResult, record_it: bool) -> None:
-        results[i] = result
-        backlog.append((i, result, record_it))
-        tell(wait=False)
-
-    def tell(wait: bool) -> None:
+    def tell(self, wait: bool) -> None:
         """Tell the results in the backlog, once prepare() has finished (``wait``: wait for
-        it). Until then the loop goes on reading and feeding the workers."""
-        if not wait and prepared and prepared[0].is_alive():
+        it)."""
+        if not wait and self.prepared and self.prepared[0].is_alive():
             return
-        check_prepared(wait=True)
-        while backlog:
-            i, result, record_it = backlog.pop(0)
-            if on_result:  # first: the ledger must only list results that were fully recorded
-                on_result(result)
+        self.check_prepared(wait=True)
+        ledger = self.ledger
+        while self.backlog:
+            i, result, record_it = self.backlog.pop(0)
+            if self.on_result:  # first: the ledger only lists results that were fully recorded
+                self.on_result(result)
             if record_it and ledger is not None and result.status != Status.ERROR:
                 # errors are retried next run; a run without isolation is never reused
-                ledger.record(_key(submissions[i]), gkey, result, trusted=iso.isolated)
+                ledger.record(_key(self.submissions[i]), self.gkey, result,
+                              trusted=self.trusted)
             elif record_it and ledger is not None and breached(result):
                 ledger.mark_breached()
 
+
+def _plan(submissions: list, ledger: Ledger | None, gkey: str, settings: Settings,
+          result_of) -> tuple:
+    """``(known, pending)``: results known without grading (a file that is not a notebook; one
+    the ledger holds, unchanged), as ``(index, result, record it?)``, and the jobs for the
+    rest. ``ledger``: None to regrade everything."""
+    known, pending = [], []
     for i, sub in enumerate(submissions):
         try:
             digest = sha256_of(sub.path)
@@ -309,104 +374,91 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
         if problem:
             problem = clean_text(problem)
             digest = "problem:" + hashlib.sha256(problem.encode()).hexdigest()
-            cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
-            known.append((i, cached or _result_from({"status": "unreadable", "notes": [problem]},
-                                                    sub, digest, assignment, tiers, max_score),
-                          not cached))
-            continue
-        cached = None if (force or ledger is None) else ledger.lookup(_key(sub), digest, gkey)
+        cached = None if ledger is None else ledger.lookup(_key(sub), digest, gkey)
         if cached is not None:
             known.append((i, cached, False))
-            continue
-        job = {"id": i, "path": str(sub.path.absolute()), "sha256": digest,
-               "timeout": settings.timeout}
-        if not force and ledger is not None and ledger.untrusted(_key(sub), digest, gkey):
-            job["isolation"] = ["graded again: the earlier result came from a run whose "
-                                "isolation was breached"]
-        pending.append(job)
-    if still_recorded is not None and any(cached for _, cached, record_it in known
-                                          if not record_it):
-        # Reuse only what is still at the destination: a recreated gradebook, or another
-        # --db, has none of the ledger's results, and then everyone is graded again.
-        begin_prepare()
-        check_prepared(wait=True)
-        for entry in list(known):
-            i, cached, record_it = entry
-            if record_it or still_recorded(cached):
-                continue
-            known.remove(entry)
-            sub = submissions[i]
-            if cached.sha256.startswith("problem:"):  # not gradable: recorded again as is
-                known.append((i, _result_from({"status": "unreadable", "notes": cached.notes},
-                                              sub, cached.sha256, assignment, tiers,
-                                              max_score), True))
-            else:
-                pending.append({"id": i, "path": str(sub.path.absolute()),
-                                "sha256": cached.sha256, "timeout": settings.timeout})
-        pending.sort(key=lambda job: job["id"])
-    if not pending:
-        begin_prepare()
-        for args in known:
-            done(*args)
-        tell(wait=True)
-        return results
+        elif problem:
+            known.append((i, result_of({"status": "unreadable", "notes": [problem]}, i, digest),
+                          True))
+        else:
+            job = {"id": i, "path": str(sub.path.absolute()), "sha256": digest,
+                   "timeout": settings.timeout}
+            if ledger is not None and ledger.untrusted(_key(sub), digest, gkey):
+                job["isolation"] = ["graded again: the earlier result came from a run whose "
+                                    "isolation was breached"]
+            pending.append(job)
+    return known, pending
 
-    config = {"assignment": assignment.name, "course": course.to_json(), "tiers": list(tiers),
-              "limits": settings.limits.to_json(), "cell_timeout": settings.cell_timeout,
-              "isolation": iso.to_json()}
-    n_workers = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
-    heavy = _heavy_packages([job["path"] for job in pending])
-    sel = selectors.DefaultSelector()
-    workers: list = []
-    queue = list(reversed(pending))
-    # One fork server imports what student code needs once for every worker: every student
-    # has a PID namespace and a /proc of its own in every mode (tests/test_sandbox_root.py), so
-    # no student sees another's processes or the grader's.
-    shared = True
-    servers: dict = {}
 
-    def start(slot: int) -> _Worker:
-        key = 0 if shared else slot
-        server = servers.get(key)
-        if server is None or not server.alive():
-            if server is not None:
-                server.close()
-            server = servers[key] = ForkServer(iso, heavy)
-        w = _Worker(slot, config, server)
-        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+def _still_recorded(known: list, pending: list, still_recorded, settings: Settings,
+                    submissions: list, result_of) -> tuple:
+    """``(known, pending)`` without the ledger's results that are no longer recorded where
+    they were (``still_recorded(result)`` is False): those are recorded or graded again."""
+    kept, pending = [], list(pending)
+    for i, cached, record_it in known:
+        if record_it or still_recorded(cached):
+            kept.append((i, cached, record_it))
+        elif cached.sha256.startswith("problem:"):  # not gradable: recorded again as is
+            kept.append((i, result_of({"status": "unreadable", "notes": cached.notes}, i,
+                                      cached.sha256), True))
+        else:
+            pending.append({"id": i, "path": str(submissions[i].path.absolute()),
+                            "sha256": cached.sha256, "timeout": settings.timeout})
+    pending.sort(key=lambda job: job["id"])
+    return kept, pending
+
+
+class _Pool:
+    """The grading workers, on one fork server that imports what student code needs once for
+    all of them (every student has a PID namespace and a /proc of its own in every mode,
+    tests/test_sandbox_root.py, so no student sees another's processes or the grader's)."""
+
+    def __init__(self, config: dict, iso: Isolation, heavy: list) -> None:
+        self.config, self.iso, self.heavy = config, iso, heavy
+        self.sel = selectors.DefaultSelector()
+        self.workers: list = []
+        self.server: ForkServer | None = None
+
+    def start(self, n: int) -> None:
+        for k in range(n):  # one by one: close() stops those started if a later one fails
+            self.workers.append(self._start(k))
+
+    def _start(self, slot: int) -> _Worker:
+        if self.server is None or not self.server.alive():
+            if self.server is not None:
+                self.server.close()
+            self.server = ForkServer(self.iso, self.heavy)
+        w = _Worker(slot, self.config, self.server)
+        self.sel.register(w.proc.stdout, selectors.EVENT_READ, w)
         return w
 
-    def retire(w: _Worker) -> None:
-        """Stop a worker; its job (if any) goes back to the queue once, else is recorded."""
+    def _retire(self, w: _Worker) -> None:
         try:
-            sel.unregister(w.proc.stdout)
+            self.sel.unregister(w.proc.stdout)
         except (KeyError, ValueError):
             pass
         w.kill()
 
-    def finish(job: dict, record: dict) -> None:
-        i = job["id"]
-        if job.get("isolation"):
-            record = dict(record, isolation=list(record.get("isolation", [])) + job["isolation"])
-        done(i, _result_from(record, submissions[i], job["sha256"], assignment, tiers,
-                             max_score), True)
+    def _replace(self, w: _Worker) -> None:
+        self._retire(w)
+        self.workers[w.slot] = self._start(w.slot)
 
-    def feed(w: _Worker) -> None:
-        while queue and not w.dead and w.job is None:
-            job = queue.pop()
-            if not w.send(job):
-                queue.append(job)
-                return
+    def run(self, pending: list, finish, until, between) -> None:
+        """Feed ``pending`` jobs to the workers and ``finish(job, record)`` each, until
+        ``until()``; ``between()`` runs at least once a second. A worker that dies or hangs
+        past a notebook's wall-clock backstop is replaced, and its notebook gets a result."""
+        queue = list(reversed(pending))
 
-    try:
-        workers = [start(k) for k in range(n_workers)]
-        begin_prepare()
-        for args in known:
-            done(*args)
-        while any(r is None for r in results):
-            check_prepared(wait=False)  # e.g. the gradebook cannot be used: stop at once
-            tell(wait=False)
-            for key, _ in sel.select(timeout=1.0):
+        def feed(w: _Worker) -> None:
+            while queue and not w.dead and w.job is None:
+                job = queue.pop()
+                if not w.send(job):
+                    queue.append(job)
+                    return
+
+        while not until():
+            between()  # e.g. the gradebook cannot be used: stop at once
+            for key, _ in self.sel.select(timeout=1.0):
                 w = key.data
                 if w.dead:
                     continue
@@ -414,14 +466,14 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                 if not line:  # the worker died: its notebook gets a result, the slot a new one
                     text = w.error_text()
                     job, ready = w.job, w.ready
-                    retire(w)
+                    self._retire(w)
                     if not ready:
                         raise GraderError(f"a grading worker failed to start:\n{text}")
                     if job is not None:
                         finish(job, {"status": "error", "notes": [
                             "the grader's worker process died while grading this notebook "
                             "(not your doing)."], "isolation": [text[-500:]]})
-                    workers[w.slot] = start(w.slot)
+                    self.workers[w.slot] = self._start(w.slot)
                     continue
                 try:
                     record = json.loads(line)
@@ -437,29 +489,26 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                     finish(job, record)
                 feed(w)
             now = time.monotonic()
-            for slot, w in enumerate(list(workers)):
+            for w in list(self.workers):
                 if w.job is not None and now - w.started > (wall_backstop(w.job["timeout"])
-                                                             + WATCHDOG_GRACE):
+                                                            + WATCHDOG_GRACE):
                     job = w.job
-                    retire(w)
+                    self._replace(w)
                     finish(job, {"status": "timeout", "notes": [
                         f"grading was stopped after {job['timeout']:g} s (the time limit)."]})
-                    workers[slot] = start(slot)
-                    continue
-                if w.ready:
+                elif w.ready:
                     feed(w)
-        tell(wait=True)
-    finally:
-        for w in workers:
+
+    def close(self) -> None:
+        for w in self.workers:
             try:
                 w.proc.stdin.close()
             except OSError:
                 pass
             if not w.dead:
                 w.kill()
-        for server in servers.values():
-            server.close()
-    return results
+        if self.server is not None:
+            self.server.close()
 
 
 def _heavy_packages(paths: list) -> list:
