@@ -133,20 +133,29 @@ class Client:
         self._handles.clear()
         self._forget = True
 
+    def _sync(self) -> None:
+        """Make sure a student process is running; a new one makes old handles meaningless."""
+        generation = self.transport.ready()
+        if generation != self._generation:
+            self._handles.clear()
+            self._generation = generation
+
+    def _target(self, target):
+        """A graded function's name as is; an object of the student's as its handle."""
+        if isinstance(target, str):
+            return target
+        handle = self._known(target)
+        if handle is None:
+            raise StudentError("unsendable", "an object from an earlier run of the notebook")
+        return handle
+
     def request(self, op: str, target, args: tuple = (), kwargs: dict | None = None, *,
                 attr: str | None = None, copy: bool = False, warnings: bool = False,
                 aliases: bool = False) -> dict:
         """Send one request; return the decoded reply (``out`` and any ``after``, ``warnings``,
         ``aliases``) or raise :class:`~autograder.calls.StudentError`."""
-        generation = self.transport.ready()
-        if generation != self._generation:  # a new student process: old handles mean nothing
-            self._handles.clear()
-            self._generation = generation
-        if not isinstance(target, str):
-            handle = self._known(target)
-            if handle is None:
-                raise StudentError("unsendable", "an object from an earlier run of the notebook")
-            target = handle
+        self._sync()
+        target = self._target(target)
         probes: list = []
         try:
             tree, buffers = codec.encode((tuple(args), dict(kwargs or {})), known=self._known,
@@ -177,25 +186,18 @@ class Client:
     def batch(self, steps: list) -> list:
         """Run ``steps`` (:class:`Batch`) in one round trip; the list of their results, or
         :class:`~autograder.calls.StudentError` with ``.step`` = the index that failed."""
-        generation = self.transport.ready()
-        if generation != self._generation:
-            self._handles.clear()
-            self._generation = generation
+        self._sync()
 
         def known(x: Any):
             return -1 - x.index if isinstance(x, Step) else self._known(x)
 
-        targets = []
-        for step in steps:
-            target = step.target
-            if isinstance(target, Step):
-                target = -1 - target.index
-            elif not isinstance(target, str):
-                target = self._known(target)
-                if target is None:
-                    raise StudentError("unsendable", "an object from an earlier run")
-            targets.append(target)
-        tree, buffers = codec.encode([tuple(s.args) for s in steps], known=known)
+        targets = [-1 - s.target.index if isinstance(s.target, Step) else self._target(s.target)
+                   for s in steps]
+        try:
+            tree, buffers = codec.encode([tuple(s.args) for s in steps], known=known)
+        except codec.CodecError as exc:
+            raise StudentError("unsendable", f"an object from an earlier run of the notebook "
+                                             f"({exc})") from None
         header = {"op": "batch", "cpu": self.check_cpu, "wall": wall_backstop(self.check_cpu),
                   "forget": self._forget,
                   "steps": [{"op": s.op, "target": t, "attr": s.attr, "args": a}

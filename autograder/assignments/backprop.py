@@ -33,13 +33,13 @@ BINARY_NAMES = {"add": "add", "sub": "sub", "mul": "mul", "div": "truediv"}
 WITH_CONSTANT_NAMES = {"addc": "add", "subc": "sub", "mulc": "mul", "divc": "truediv",
                        "pow": "pow"}
 CONSTANT_FIRST_NAMES = {"radd": "add", "rsub": "sub", "rmul": "mul", "rdiv": "truediv"}
-from ..spec import Assignment, GradedFunction, Section
+from ..spec import Assignment, GradedFunction
+from ._shared import sections
 
 PAGE = "chapters/03_backprop"
 
 
-def _section(title: str, label: str) -> Section:
-    return Section(title, PAGE, label)
+_section = sections(PAGE)  # _section(title, label): a Section of this page
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from ..checks import (
     fmt,
     unpack,
 )
-from ..spec import Assignment, GradedFunction, Section, lazy_module
+from ..spec import Assignment, GradedFunction, lazy_module
+from ._shared import sections
 
 torch = lazy_module(
     "torch"
@@ -43,8 +44,7 @@ scipy_linalg = lazy_module("scipy.linalg")
 PAGE = "chapters/08_generative"
 
 
-def _section(title: str, label: str) -> Section:
-    return Section(title, PAGE, label)
+_section = sections(PAGE)  # _section(title, label): a Section of this page
 
 
 STABLE = _section("Stable losses from logits", "sec-gen-stable-losses")

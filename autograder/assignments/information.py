@@ -12,13 +12,13 @@ import numpy as np
 
 from ..checks import (CheckFailure, Context, as_float_array, as_scalar, central_difference_grad,
                       check_shape, compare, fmt, relative_error, unpack)
-from ..spec import Assignment, GradedFunction, Section
+from ..spec import Assignment, GradedFunction
+from ._shared import sections
 
 PAGE = "chapters/01_information"
 
 
-def _section(title: str, label: str) -> Section:
-    return Section(title, PAGE, label)
+_section = sections(PAGE)  # _section(title, label): a Section of this page
 
 
 def random_simplex(rng: np.random.Generator, shape: tuple, zeros: float = 0.0) -> np.ndarray:

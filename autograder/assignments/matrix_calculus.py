@@ -32,7 +32,8 @@ import numpy as np
 from ..checks import (CheckFailure, Context, as_float_array, central_difference_grad,
                       check_shape, compare_scaled, fmt, fmt_array, unpack)
 from ..harness import Probe, build_probe
-from ..spec import Assignment, GradedFunction, Section
+from ..spec import Assignment, GradedFunction
+from ._shared import sections
 
 PAGE = "chapters/02_matrix_calculus"
 
@@ -41,8 +42,7 @@ CLOSED_TOL = 1e-8  # closed forms vs the reference (relative to the largest entr
 CD_TOL = 1e-6  # closed forms vs this module's central differences (public checks)
 
 
-def _section(title: str, label: str) -> Section:
-    return Section(title, PAGE, label)
+_section = sections(PAGE)  # _section(title, label): a Section of this page
 
 
 # ---------------------------------------------------------------------------------------------

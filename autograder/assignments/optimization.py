@@ -25,7 +25,8 @@ import numpy as np
 
 from ..checks import (CheckFailure, Context, as_float_array, as_scalar, check_shape, compare,
                       fmt, unpack)
-from ..spec import Assignment, GradedFunction, Section, lazy_module
+from ..spec import Assignment, GradedFunction, lazy_module
+from ._shared import sections
 
 torch = lazy_module("torch")  # see the module doc
 
@@ -46,8 +47,7 @@ def _optim():
 PAGE = "chapters/07_optimization"
 
 
-def _section(title: str, label: str) -> Section:
-    return Section(title, PAGE, label)
+_section = sections(PAGE)  # _section(title, label): a Section of this page
 
 
 MOMENTUM = _section("Momentum conventions", "sec-opt-momentum-conventions")
