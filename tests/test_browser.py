@@ -565,3 +565,34 @@ def test_chinese_glossary_names_lead_to_the_term(browser, site, query, term):
     m = re.search(rf'<dt[^>]*id="{re.escape(target)}"[^>]*>(.*?)</dt>\s*<dd>(.*?)</dd>',
                   dts, re.S)
     assert m and query in m.group(2), f"{query} links to {target}, whose entry lacks it"
+
+
+# --------------------------------------------------------------------------------------------
+# Phone menus leave nothing behind; every notebook page can be run in the reader's own Jupyter.
+
+@pytest.mark.parametrize("focused", [False, True], ids=["tapped", "tapped-and-focused"])
+@pytest.mark.parametrize("kind", ["primary", "secondary"])
+def test_no_tooltip_lingers_after_a_phone_menu_closes(browser, site, kind, focused):
+    """Tapping ☰ or "Contents" at 390 px and closing the menu (Escape, which is what the
+    phone's back gesture does to a dialog) left the button's tooltip on screen. `focused`:
+    phone browsers focus a tapped button, and the theme gives it the focus back on close."""
+    context, page, errors = open_page(browser, site, CHAPTER, 390)
+    try:
+        dialog = f"#pst-{kind}-sidebar-modal"
+        button = next(b for b in page.query_selector_all(f".{kind}-toggle") if b.is_visible())
+        if focused:
+            button.focus()
+        button.tap()
+        page.wait_for_timeout(800)  # the tooltip shows after 500 ms
+        assert page.eval_on_selector(dialog, "d => d.open"), f"{dialog} did not open"
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(1000)
+        assert not page.eval_on_selector(dialog, "d => d.open"), f"{dialog} did not close"
+        shown = page.eval_on_selector_all(
+            ".tooltip", "ts => ts.filter(t => t.classList.contains('show') && "
+            "Number(getComputedStyle(t).opacity) > 0).map(t => t.textContent.trim())")
+        assert not shown, f"tooltip still shown after the {kind} menu closed: {shown}"
+    finally:
+        context.close()
+    assert not errors, errors
+
