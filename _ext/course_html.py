@@ -15,6 +15,9 @@
   cell tag `full-width`: sphinx-book-theme then lets it take the right margin on wide screens
   (hiding the page contents while it is on screen), so the figure is shown at its natural
   size and its 8 pt labels stay >= 11 CSS px (tests/test_browser.py).
+* Exercise notebooks are not numbered: in the numbered table of contents each one inherited a
+  section number after its chapter's sections (4.14, headings 4.14.1 "1. Output size ...").
+  The sidebar, the page title and its headings show no number; the chapter keeps its own.
 * No domain index pages: sphinx-proof's `prf-prf.html` was built and linked from nowhere.
 * The single-page builder (`python3 course.py pdf`): myst-nb and sphinx-jupyterbook-latex
   tell only the `html` builder how to write their nodes (HideCodeCellNode, HiddenCellNode), so
@@ -89,6 +92,18 @@ def _widen_figure_cells(app, doctree, docname):
             cell["classes"].append("tag_full-width")
 
 
+def _unnumbered_exercises(app, env):
+    """Exercise notebooks keep no section number (see the module docstring)."""
+    from docutils import nodes
+
+    for docname in list(env.toc_secnumbers):
+        if docname.startswith("exercises/"):
+            env.toc_secnumbers[docname] = {}
+            for ref in env.tocs[docname].findall(nodes.reference):
+                ref.attributes.pop("secnumber", None)
+    return []
+
+
 def _no_domain_indices(app, config):
     config.html_domain_indices = False
 
@@ -109,4 +124,6 @@ def setup(app):
     app.connect("doctree-read", _include_nested_pages, priority=400)
     app.connect("html-page-context", _dedup_scripts, priority=900)
     app.connect("html-page-context", _default_mode)
+    # After Sphinx's TocTreeCollector has numbered the sections (priority 500).
+    app.connect("env-get-updated", _unnumbered_exercises, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
