@@ -108,11 +108,37 @@
       });
   };
 
+  // 5. On a phone, a tap on ☰ or "Contents" leaves the button "hovered" (a touch screen sends
+  //    no mouseleave) and, in browsers that focus a tapped button, focused again when the menu
+  //    closes; its tooltip then stayed on screen after the menu was closed by the back gesture
+  //    or Escape. When a sidebar dialog closes, after the theme has given the focus back, the
+  //    toggles are un-hovered, and blurred if the menu was opened by touch (a keyboard user
+  //    keeps the focus, and its tooltip).
+  let touched = false;
+  document.addEventListener("pointerdown", (e) => { touched = e.pointerType !== "mouse"; },
+                            true);
+  const settleToggleTooltips = () => {
+    for (const id of ["pst-primary-sidebar-modal", "pst-secondary-sidebar-modal"]) {
+      const dialog = document.getElementById(id);
+      if (!dialog) continue;
+      dialog.addEventListener("close", () => setTimeout(() => {
+        document.querySelectorAll(".primary-toggle, .secondary-toggle").forEach((b) => {
+          if (touched && document.activeElement === b) b.blur();
+          // Bootstrap's tooltip listens for mouseout with the pointer leaving the button.
+          b.dispatchEvent(new MouseEvent("mouseout", { bubbles: true, relatedTarget: null }));
+          const tip = window.bootstrap && window.bootstrap.Tooltip.getInstance(b);
+          if (tip && document.activeElement !== b) tip.hide();
+        });
+      }));
+    }
+  };
+
   const run = () => {
     dropHiddenToggles();
     unlinkSolutionTitles();
     nameControls();
     enlargeableFigures();
+    settleToggleTooltips();
   };
   if (document.readyState === "loading") {
     document.addEventListener("readystatechange", function once() {

@@ -186,3 +186,31 @@ def test_chapter_pages_follow_the_page_conventions():
         assert len(exercises) >= 5, f"{page.name}: {len(exercises)} section exercises"
         for label in exercises:
             assert re.search(rf"^:::\{{solution\}} {label}\n:class: dropdown", text, re.M), label
+
+
+def test_exercise_pages_are_not_numbered(built):
+    """Each exercise notebook used to inherit a section number after its chapter's sections
+    (4.14 in the sidebar, "4.14.1. 1. Output size" as a heading). Chapters keep theirs."""
+    for name in ASSIGNMENTS:
+        page = (HTML / "exercises" / f"{name}.html").read_text(encoding="utf-8")
+        article = page[page.index("<article"):page.index("</article>")]
+        assert 'class="section-number"' not in article, f"exercises/{name}: numbered heading"
+        chapter = (HTML / "chapters" / f"{name}.html").read_text(encoding="utf-8")
+        n = int(name[:2])
+        assert re.search(rf'<h1><span class="section-number">{n}\. </span>', chapter), name
+        assert re.search(rf'<h2><span class="section-number">{n}\.1\. </span>', chapter), name
+    for rel, text in pages(built).items():
+        if 'class="bd-links bd-docs-nav"' not in text:
+            continue
+        nav = text[text.index('class="bd-links bd-docs-nav"'):]
+        nav = nav[:nav.index("</nav>")]
+        # Exercises are the second level under their chapters; chapters keep their number.
+        entries = re.findall(r'<li class="toctree-(l[12])[^"]*"><a class="[^"]*reference '
+                             r'internal" href="[^"]*">\s*([^<]*)', nav)
+        chapters = [e.strip() for level, e in entries if level == "l1" and "Exercise" not in e]
+        exercises = [e.strip() for level, e in entries if level == "l2"]
+        assert len(exercises) == len(ASSIGNMENTS), (rel, exercises)
+        numbered = [e for e in exercises if not e.startswith("Exercise ")]
+        assert not numbered, f"{rel}: numbered exercise entries {numbered}"
+        assert [c.split(".")[0] for c in chapters[:len(ASSIGNMENTS)]] == [
+            str(n) for n in range(1, len(ASSIGNMENTS) + 1)], (rel, chapters)

@@ -565,3 +565,124 @@ def test_chinese_glossary_names_lead_to_the_term(browser, site, query, term):
     m = re.search(rf'<dt[^>]*id="{re.escape(target)}"[^>]*>(.*?)</dt>\s*<dd>(.*?)</dd>',
                   dts, re.S)
     assert m and query in m.group(2), f"{query} links to {target}, whose entry lacks it"
+
+
+# --------------------------------------------------------------------------------------------
+# Phone menus leave nothing behind; every notebook page can be run in the reader's own Jupyter.
+
+@pytest.mark.parametrize("focused", [False, True], ids=["tapped", "tapped-and-focused"])
+@pytest.mark.parametrize("kind", ["primary", "secondary"])
+def test_no_tooltip_lingers_after_a_phone_menu_closes(browser, site, kind, focused):
+    """Tapping ☰ or "Contents" at 390 px and closing the menu (Escape, which is what the
+    phone's back gesture does to a dialog) left the button's tooltip on screen. `focused`:
+    phone browsers focus a tapped button, and the theme gives it the focus back on close."""
+    context, page, errors = open_page(browser, site, CHAPTER, 390)
+    try:
+        dialog = f"#pst-{kind}-sidebar-modal"
+        button = next(b for b in page.query_selector_all(f".{kind}-toggle") if b.is_visible())
+        if focused:
+            button.focus()
+        button.tap()
+        page.wait_for_timeout(800)  # the tooltip shows after 500 ms
+        assert page.eval_on_selector(dialog, "d => d.open"), f"{dialog} did not open"
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(1000)
+        assert not page.eval_on_selector(dialog, "d => d.open"), f"{dialog} did not close"
+        shown = page.eval_on_selector_all(
+            ".tooltip", "ts => ts.filter(t => t.classList.contains('show') && "
+            "Number(getComputedStyle(t).opacity) > 0).map(t => t.textContent.trim())")
+        assert not shown, f"tooltip still shown after the {kind} menu closed: {shown}"
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+JUPYTERLAB = "http://localhost:8888/lab/tree/"
+RUN_MENU = ".bd-header-article .dropdown-launch-buttons"
+
+# The page's code cells as the reader sees them, and the run-it-yourself menu's links.
+PAGE_NOTEBOOK_JS = r"""
+() => ({
+  code: [...document.querySelectorAll('.bd-article .cell .cell_input pre')]
+    .map(p => p.textContent),
+  links: [...document.querySelectorAll('.dropdown-launch-buttons .dropdown-menu a')]
+    .map(a => ({text: a.textContent.trim(), href: a.href})),
+})
+"""
+
+
+def _lines(code: str) -> list[str]:
+    return [line.rstrip() for line in code.strip().splitlines()]
+
+
+def notebook_pages() -> list[str]:
+    return [p for p in site_pages() if p.startswith(("chapters/", "exercises/"))]
+
+
+def test_every_notebook_page_offers_its_notebook_and_a_local_jupyterlab(browser, site):
+    """Each chapter and exercise page links to its notebook, a valid .ipynb holding the page's
+    code cells, and to http://localhost:8888/lab/tree/<its file in the repository>."""
+    import json
+
+    import nbformat
+
+    pages = notebook_pages()
+    assert len(pages) >= 2 * len([p for p in pages if p.startswith("chapters/")]) > 0, pages
+    problems = []
+    for rel in pages:
+        context, page, errors = open_page(browser, site, rel, 1366, 900)
+        try:
+            info = page.evaluate(PAGE_NOTEBOOK_JS)
+            links = {link["text"]: link["href"] for link in info["links"]}
+            download, lab = links.get("Download notebook"), links.get("Open in your JupyterLab")
+            if not download or not lab:
+                problems.append(f"{rel}: no download/JupyterLab link in the rocket menu: {links}")
+                continue
+            # (a) the notebook, as served by the site
+            resp = context.request.get(download)
+            if not (resp.ok and urlsplit(download).path.endswith(".ipynb")):
+                problems.append(f"{rel}: {download} -> HTTP {resp.status}")
+                continue
+            nb = nbformat.reads(resp.text(), as_version=4)
+            nbformat.validate(nb)
+            json.loads(resp.text())
+            cells = [_lines(c.source) for c in nb.cells if c.cell_type == "code"]
+            shown = [_lines(c) for c in info["code"]]
+            missing = [c[:3] for c in shown if c not in cells]
+            if not shown or missing:
+                problems.append(f"{rel}: {len(missing)} of {len(shown)} code cells of the page "
+                                f"not in its notebook, e.g. {missing[:1]}")
+            # (b) the local JupyterLab link names the page's own file in the repository
+            if not lab.startswith(JUPYTERLAB):
+                problems.append(f"{rel}: JupyterLab link {lab}")
+                continue
+            in_repo = unquote(lab[len(JUPYTERLAB):])
+            stem = rel[:-len(".html")]
+            if not (ROOT / in_repo).is_file() or Path(in_repo).with_suffix("").as_posix() != stem:
+                problems.append(f"{rel}: JupyterLab link to {in_repo}, not a file of this page")
+        finally:
+            context.close()
+        if errors:
+            problems.append(f"{rel}: {errors}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_run_menu_opens_on_desktop_and_phone(browser, site, width):
+    """The rocket button is on screen and opens its menu, on an exercise and a chapter."""
+    for rel in ("exercises/04_cnn.html", CHAPTER):
+        context, page, errors = open_page(browser, site, rel, width, 900)
+        try:
+            toggle = page.query_selector(f"{RUN_MENU} > button")
+            assert toggle is not None and toggle.is_visible(), f"no rocket button on {rel}"
+            box = toggle.bounding_box()
+            assert 0 <= box["x"] and box["x"] + box["width"] <= width, box
+            toggle.tap() if width < 992 else toggle.click()
+            page.wait_for_timeout(300)
+            items = [a for a in page.query_selector_all(f"{RUN_MENU} .dropdown-menu a")
+                     if a.is_visible()]
+            assert [a.inner_text().strip() for a in items] == [
+                "Download notebook", "Open in your JupyterLab"], rel
+        finally:
+            context.close()
+        assert not errors, errors
