@@ -159,3 +159,52 @@ def test_chapter_names_nothing_readers_cannot_see(path):
         "readers cannot see the source notes: describe the common mistake itself\n"
         + listing
     )
+
+
+# An equation's label is for MyST only: `$$ (eq-x)` names it and {eq}`eq-x` cites it (as a
+# number). Anywhere else (a docstring, a comment, a caption, a printed string) the reader sees
+# the raw label "eq-x", which means nothing on the page.
+LABEL_USES = re.compile(r"\{(?:eq|ref|numref)\}`[^`]*$|\$\$\s*\($|^\s*\($")
+BARE_LABEL = re.compile(r"\b(?:[a-z0-9]+-)?eq-[a-z0-9][a-z0-9-]*")
+
+
+def bare_equation_labels(text):
+    """(line number, label, line) for each equation label shown as text."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for m in BARE_LABEL.finditer(line):
+            before = line[: m.start()]
+            after = line[m.end():]
+            if LABEL_USES.search(before) or (before.rstrip().endswith("(")
+                                             and after.startswith(")=")):
+                continue
+            found.append((number, m.group(0), line.strip()))
+    return found
+
+
+@pytest.mark.parametrize("bad", ['"""Receptive field of eq-cnn-rf."""',
+                                 "# heavy ball (ch07-eq-heavy-ball)",
+                                 "caption: the size from eq. (eq-cnn-size)."])
+def test_scanner_flags_bare_equation_labels(bad):
+    assert bare_equation_labels(bad)
+
+
+@pytest.mark.parametrize("good", ["$$ (eq-cnn-size)", "by {eq}`eq-cnn-size`, the size",
+                                  "(eq-cnn-size)=", "a {numref}`see <eq-x>` link"])
+def test_scanner_accepts_label_definitions_and_citations(good):
+    assert not bare_equation_labels(good)
+
+
+SOURCES = CHAPTERS + sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.name for p in SOURCES])
+def test_no_equation_label_is_shown_as_text(path):
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".ipynb":  # the cells' text, not the JSON's escapes
+        import json
+
+        text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"])
+    found = bare_equation_labels(text)
+    assert not found, "cite equations with {eq}`label` (a number), not the raw label:\n" + \
+        "\n".join(f"  {path.name}:{n}: {label} in: {line}" for n, label, line in found)
