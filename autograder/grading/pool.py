@@ -45,7 +45,7 @@ class GraderError(RuntimeError):
 
 @functools.lru_cache(maxsize=None)
 def isolation() -> Isolation:
-    """How this machine isolates student code (probed once per process)."""
+    """How this machine isolates student code (probed afresh at each call: a run asks once)."""
     return detect()
 
 

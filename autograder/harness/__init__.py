@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
+from ..sandbox.codec import WireProbe
+
 PROBES: dict = {}  # name -> factory(**params) -> callable
 
 
@@ -29,7 +31,7 @@ class AuthorError(Exception):
     author's error, never a student's."""
 
 
-class Probe:
+class Probe(WireProbe):
     """A named test function with plain-data parameters, rebuilt where it is called.
 
     ``Probe(factory, **params)`` with a factory registered by :func:`probe`, or its name."""

@@ -32,8 +32,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..harness import Probe
-
 MAX_MESSAGE_BYTES = 256 * 2**20  # one message from the grader
 MAX_DEPTH = 32
 MAX_STR = 100_000
@@ -46,6 +44,15 @@ class CodecError(Exception):
 
 class ConnectionLost(Exception):
     """The other end closed the connection (the student process died)."""
+
+
+class WireProbe:
+    """Base class of the grader's probes (:class:`autograder.harness.Probe`): a value of this
+    type, met while encoding a request, is appended to the request's ``probes`` and crosses as
+    its number only. The codec owns the type so that the wire format does not depend on the
+    check-author API built on top of it."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,7 @@ def encode(obj: Any, keep: Callable[[Any], int] | None = None,
             return {"$l": [enc(v, depth + 1) for v in x]}
         if type(x) is dict and all(type(k) is str for k in x):
             return {"$d": [[k, enc(v, depth + 1)] for k, v in x.items()]}
-        if isinstance(x, Probe) and probes is not None:
+        if isinstance(x, WireProbe) and probes is not None:
             probes.append(x)
             return {"$probe": len(probes) - 1}
         if isinstance(x, ProbeRef):
