@@ -54,7 +54,7 @@ def setup() -> None:
         venv.create(VENV, with_pip=True)
     _say("installing the course and its dependencies (first time: a few minutes)")
     code = _run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                 "-e", f"{ROOT}[course,grade,book,dev]"])
+                 "-e", f"{ROOT}[course,grade,book,cluster,dev]"])
     if code != 0:
         sys.exit("[course] installation failed; see pip's message above.")
     STAMP.write_text(wanted)
