@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("json", "csv"), default="json")
     g.add_argument("--output", "-o", help="also write the report here instead of standard output")
     g.add_argument("--quiet", "-q", action="store_true", help="no report on standard output")
-    g.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
+    g.add_argument("--jobs", "-j", type=int, default=0,
+                   help="parallel workers (default: cores; with --scheduler, the cluster's)")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on the Dask cluster whose scheduler is at ADDRESS "

@@ -78,7 +78,7 @@ def client():
     # One retry: a notebook that kills its worker costs two worker restarts, not four.
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0")
         with distributed.Client(cluster) as c:
             yield c
         cluster.close()
@@ -193,7 +193,7 @@ def test_a_lost_scheduler_ends_the_run_and_the_next_resumes(client, klass, local
 
     with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
         cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0")
         first = distributed.Client(cluster)
     told = []
 
