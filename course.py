@@ -10,7 +10,8 @@
     python3 course.py bench       benchmark: autograder grade vs nbgrader autograde on a class
     python3 course.py setup       only set up .venv
 
-Set-up creates a virtual environment in .venv and installs the course (`pip install -e .[course,grade,book,dev]`).
+Set-up creates a virtual environment in .venv and installs the course
+(`pip install -e .[course,grade,book,cluster,dev]`).
 It is skipped when pyproject.toml has not changed since the last successful install, so the
 commands are cheap to repeat. Only the Python standard library is used here, because this file
 runs before anything is installed.
