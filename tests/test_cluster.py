@@ -242,6 +242,18 @@ def test_an_unreachable_scheduler_is_a_clear_message(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_without_the_cluster_extra_the_command_says_what_to_install(tmp_path):
+    nb = write_notebook(filled_notebook(A), tmp_path / "a.ipynb")
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "from autograder.cli import main\n"
+            f"sys.exit(main(['grade', {str(nb)!r}, '--assignment', {A!r}, '--cluster', "
+            "'local']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "pip install" in proc.stderr and "[cluster]" in proc.stderr
+
+
 def test_the_course_is_shipped_as_bytes_into_a_private_folder(tmp_path):
     """What a worker writes: the reference notebook, a course's own checks, never a path that
     leaves the folder; and what it removes once its judge has loaded them."""

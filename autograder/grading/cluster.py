@@ -8,7 +8,8 @@ machine (:mod:`.pool`: ``_plan``, ``_Recorder``, the ledger); only the workers d
   including one that joins or replaces a dead one later, runs its ``setup`` once: it writes the
   course's checks and reference solution, shipped as bytes from the driver (no shared file
   system), into a private folder, and starts the same fork server and judge
-  (:mod:`.judge`) as the local pool, so isolation and speed per notebook are the same;
+  (:mod:`.judge`) as the local pool, so isolation and speed per notebook are the same; the
+  files are removed as soon as the judge has loaded them;
 * each notebook is one task (:func:`grade_task`) carrying the notebook's bytes, keyed by
   (assignment, student, submission hash, grader key): a retried or duplicated task computes
   the same result, and the driver records each notebook once, as results come back;
