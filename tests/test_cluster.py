@@ -231,6 +231,19 @@ def test_the_command_line_grades_on_a_scheduler(client, klass, local, tmp_path):
     assert scores == {"alice": local["alice"].score, "carol": local["carol"].score}
 
 
+def test_the_command_line_starts_a_local_cluster(klass, local, tmp_path):
+    """`--cluster local`: a LocalCluster started and stopped by the command (one notebook,
+    one worker process)."""
+    carol = next(s for s in klass if s.student == "carol")
+    nb = write_notebook(json.loads(carol.path.read_text()), tmp_path / "carol.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(nb),
+                           "--assignment", A, "--cluster", "local", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "on a local Dask cluster" in proc.stderr
+    assert json.loads(proc.stdout)["submissions"][0]["score"] == local["carol"].score
+
+
 def test_an_unreachable_scheduler_is_a_clear_message(tmp_path):
     nb = write_notebook(filled_notebook(A), tmp_path / "a.ipynb")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(nb),
