@@ -363,7 +363,11 @@ class DaskPool:
         plugin = GradingPlugin(self.plugin, self.config,
                                       course_bundle(self.course, self.assignment), self.heavy,
                                       self.iso.mode)
-        self.client.register_plugin(plugin, name=self.plugin)
+        try:
+            self.client.register_plugin(plugin, name=self.plugin)
+        except Exception as exc:  # noqa: BLE001 - a worker's set-up failed: said, not traced
+            raise GraderError(f"the grading plugin could not start on the Dask workers: "
+                              f"{type(exc).__name__}: {exc}") from None
 
     def _key(self, job: dict, data: bytes) -> str:
         student, gkey = self.task_key(job)
