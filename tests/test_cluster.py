@@ -12,18 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import distributed  # the `cluster` extra, which `course.py setup` installs
 import pytest
 
-distributed = pytest.importorskip("distributed", reason="the `cluster` extra is not installed")
-
-from autograder.grading.cluster import (ClusterTarget, course_bundle, erase,  # noqa: E402
-                                        materialise)
-from autograder.grading.pool import GraderError, Ledger, Settings, grade_all  # noqa: E402
-from autograder.grading.submissions import Submission  # noqa: E402
-from autograder.course import Course  # noqa: E402
-from autograder.spec import get_assignment  # noqa: E402
-from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook  # noqa: E402
-from tests.test_robustness import _solution  # noqa: E402
+from autograder.course import Course
+from autograder.grading.cluster import ClusterTarget, course_bundle, erase, materialise
+from autograder.grading.pool import GraderError, Ledger, Settings, grade_all
+from autograder.grading.submissions import Submission
+from autograder.spec import get_assignment
+from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook
+from tests.test_robustness import _solution
 
 pytestmark = pytest.mark.slow
 
