@@ -32,20 +32,23 @@ SETTINGS = Settings(timeout=30, cell_timeout=10)
 # Extra cell of a hostile notebook: it gets `entropy` right only if it can reach a worker's or
 # the scheduler's socket, or read the reference solution the workers were sent (in a folder
 # of mode 0700 below the worker's local directory, outside the sandbox's whitelist).
-HOSTILE = '''
-import os, socket
+SOCKETS = '''
+import socket
 reached = []
 for address in __ADDRESSES__:
     host, port = address.rsplit("/", 1)[-1].rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=2).close()
+    try:  # a bytes host: no idna codec needed (the sandbox may lack it)
+        socket.create_connection((host.encode(), int(port)), timeout=2).close()
         reached.append(address)
-    except Exception:  # OSError; LookupError where the sandbox lacks the idna codec
+    except OSError:
         pass
+'''
+HOSTILE = SOCKETS + '''
+import os
 for top in ("/tmp", "/var", "/home", "/root", "/work", "/dev/shm"):
     for folder, dirs, files in os.walk(top):
         for name in files:
-            if "autograder-course" in folder and name.endswith((".ipynb", ".py")) \
+            if "autograder-course" in folder and name.endswith((".ipynb", ".py")) \\
                     and not os.path.basename(folder).startswith("job-"):  # not its own
                 try:
                     with open(os.path.join(folder, name)) as fh:
@@ -130,6 +133,14 @@ def _ledger_keys(path: Path) -> list:
             if "key" in line]
 
 
+def test_the_socket_probe_reaches_the_cluster_from_outside_the_sandbox(client):
+    """The hostile notebook's probe is not vacuous: run here, it reaches every socket."""
+    addresses = _addresses(client)
+    ns: dict = {}
+    exec(SOCKETS.replace("__ADDRESSES__", repr(addresses)), ns)
+    assert ns["reached"] == addresses
+
+
 def test_a_worker_killed_half_way_changes_nothing(client, klass, local, tmp_path):
     """SIGKILL the worker busy with the first notebook after the first result: the class is
     graded as by the local pool, each submission recorded exactly once."""
@@ -155,6 +166,7 @@ def test_a_worker_killed_half_way_changes_nothing(client, klass, local, tmp_path
     assert len(keys) == len(set(keys)) == len(klass)
     # the hostile notebook reached nothing; its control shows the cell did run
     assert by["hostile"].functions["entropy"].score == 0
+    assert not any("raised" in n for n in by["hostile"].notes), by["hostile"].notes  # it ran
     control = by["control"].functions["entropy"]
     assert control.score == control.max_score > 0
     assert by["alice"].score == SPEC.max_score and by["gina"].status == "unreadable"
