@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -54,6 +55,14 @@ def _cluster(n: int):
 
 
 def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    try:
+        return bench(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench(tmp: Path) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--students", type=int, default=300)
     p.add_argument("--assignment", default="03_backprop")
@@ -62,7 +71,6 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     spec = get_assignment(args.assignment)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     subs = [Submission(name, write_notebook(nb, tmp / name / f"{spec.name}.ipynb"))
             for name, (nb, _) in make_class(spec.name, args.students, args.seed).items()]
     n = len(subs)
