@@ -10,7 +10,8 @@
     python3 course.py bench       benchmark: autograder grade vs nbgrader autograde on a class
     python3 course.py setup       only set up .venv
 
-Set-up creates a virtual environment in .venv and installs the course (`pip install -e .[course,grade,book,dev]`).
+Set-up creates a virtual environment in .venv and installs the course
+(`pip install -e .[course,grade,book,cluster,dev]`).
 It is skipped when pyproject.toml has not changed since the last successful install, so the
 commands are cheap to repeat. Only the Python standard library is used here, because this file
 runs before anything is installed.
@@ -54,7 +55,7 @@ def setup() -> None:
         venv.create(VENV, with_pip=True)
     _say("installing the course and its dependencies (first time: a few minutes)")
     code = _run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                 "-e", f"{ROOT}[course,grade,book,dev]"])
+                 "-e", f"{ROOT}[course,grade,book,cluster,dev]"])
     if code != 0:
         sys.exit("[course] installation failed; see pip's message above.")
     STAMP.write_text(wanted)

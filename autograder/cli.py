@@ -93,7 +93,8 @@ def cmd_grade(args) -> int:
                        out=Path(args.out) if args.out else None, jobs=args.jobs,
                        force=args.force,
                        settings=Settings(timeout=args.timeout, cell_timeout=args.cell_timeout,
-                                         limits=Limits(memory_mb=args.memory_mb)))
+                                         limits=Limits(memory_mb=args.memory_mb)),
+                       cluster=_cluster_target(args))
     warning = isolation().warning()
     if warning:
         print(_paint(f"autograder: {warning}", "1;31", _use_color(sys.stderr)), file=sys.stderr)
@@ -101,8 +102,11 @@ def cmd_grade(args) -> int:
 
     def on_start(total: int) -> None:
         progress.append(Progress(total))
-        print(f"Grading {total} notebooks of {spec.name} with {args.jobs or os.cpu_count()} "
-              f"workers", file=sys.stderr)
+        workers = f"{args.jobs or os.cpu_count()} workers"
+        where = (f"with {workers}" if req.cluster is None else
+                 f"on a local Dask cluster of {workers}" if args.cluster else
+                 f"on the Dask cluster at {_safe(args.scheduler)}")
+        print(f"Grading {total} notebooks of {spec.name} {where}", file=sys.stderr)
 
     try:
         run = grade(req, on_result=lambda result: progress[0].update(result), on_start=on_start)
@@ -126,6 +130,15 @@ def cmd_grade(args) -> int:
         text = _safe(text, newlines=True) if sys.stdout.isatty() else text
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _cluster_target(args):
+    """``--scheduler ADDRESS`` or ``--cluster local``: grade on Dask (grading.cluster)."""
+    if not (args.scheduler or args.cluster):
+        return None
+    from .grading.cluster import ClusterTarget
+
+    return ClusterTarget(address=args.scheduler or args.cluster)
 
 
 def cmd_release(args) -> int:
@@ -187,7 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("json", "csv"), default="json")
     g.add_argument("--output", "-o", help="also write the report here instead of standard output")
     g.add_argument("--quiet", "-q", action="store_true", help="no report on standard output")
-    g.add_argument("--jobs", "-j", type=int, default=0, help="parallel workers (default: cores)")
+    g.add_argument("--jobs", "-j", type=int, default=0,
+                   help="parallel workers (default: cores; with --scheduler, the cluster's)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on the Dask cluster whose scheduler is at ADDRESS "
+                            "(tcp://host:8786; needs the `cluster` extra)")
+    where.add_argument("--cluster", choices=("local",),
+                       help="local: grade on a Dask LocalCluster of --jobs worker processes")
     g.add_argument("--timeout", type=float, default=NOTEBOOK_CPU,
                    help=f"CPU seconds per notebook (default {NOTEBOOK_CPU:g})")
     g.add_argument("--cell-timeout", type=float, default=CELL_CPU,

@@ -236,7 +236,7 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
               tiers=(PUBLIC, HIDDEN), settings: Settings | None = None,
               ledger: Ledger | None = None, force: bool = False, on_result=None,
               iso: Isolation | None = None, prepare=None, still_recorded=None,
-              course: Course | None = None) -> list:
+              course: Course | None = None, cluster=None) -> list:
     """Grade a list of :class:`Submission`; returns results in the same order.
 
     ``on_result(result)`` is called as each one is known (including those taken unchanged
@@ -247,7 +247,10 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     ledger would reuse: one that is no longer where results are recorded (a recreated
     gradebook) is graded again. Results of a run that is not isolated are never reused.
     ``course``: where the assignment's checks and reference come from (default: the course
-    found from the working directory). Raises :class:`GraderError` if the graders cannot start.
+    found from the working directory). ``cluster``: a :class:`~.cluster.ClusterTarget` to grade
+    on a Dask cluster instead of this machine's pool (same plan, ledger and recording; the
+    driver alone records). Raises :class:`GraderError` if the graders cannot start, or the
+    cluster is lost (what was recorded until then stays in the ledger).
     """
     course = course or Course.find()
     tiers = tuple(tiers)
@@ -279,7 +282,14 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
     config = {"assignment": assignment.name, "course": course.to_json(), "tiers": list(tiers),
               "limits": settings.limits.to_json(), "cell_timeout": settings.cell_timeout,
               "isolation": iso.to_json()}
-    pool = _Pool(config, iso, _heavy_packages([job["path"] for job in pending]))
+    heavy = _heavy_packages([job["path"] for job in pending])
+    if cluster is not None:
+        from .cluster import DaskPool
+
+        pool = DaskPool(cluster, config, iso, heavy, course, assignment.name,
+                        task_key=lambda job: (_key(submissions[job["id"]]), gkey))
+    else:
+        pool = _Pool(config, iso, heavy)
     try:
         pool.start(max(1, min(jobs or os.cpu_count() or 1, len(pending))))
         recorder.begin_prepare()
@@ -292,9 +302,13 @@ def grade_all(submissions: list, assignment: Assignment, *, jobs: int = 0,
                               isolation=list(record.get("isolation", [])) + job["isolation"])
             recorder.done(job["id"], result_of(record, job["id"], job["sha256"]), True)
 
-        pool.run(pending, finish, until=lambda: recorder.complete,
-                 between=lambda: (recorder.check_prepared(wait=False),
-                                  recorder.tell(wait=False)))
+        try:
+            pool.run(pending, finish, until=lambda: recorder.complete,
+                     between=lambda: (recorder.check_prepared(wait=False),
+                                      recorder.tell(wait=False)))
+        except GraderError:
+            recorder.tell(wait=True)  # what was graded before the failure is recorded
+            raise
         recorder.tell(wait=True)
     finally:
         pool.close()
@@ -470,9 +484,7 @@ class _Pool:
                     if not ready:
                         raise GraderError(f"a grading worker failed to start:\n{text}")
                     if job is not None:
-                        finish(job, {"status": "error", "notes": [
-                            "the grader's worker process died while grading this notebook "
-                            "(not your doing)."], "isolation": [text[-500:]]})
+                        finish(job, died_record(text))
                     self.workers[w.slot] = self._start(w.slot)
                     continue
                 try:
@@ -494,8 +506,7 @@ class _Pool:
                                                             + WATCHDOG_GRACE):
                     job = w.job
                     self._replace(w)
-                    finish(job, {"status": "timeout", "notes": [
-                        f"grading was stopped after {job['timeout']:g} s (the time limit)."]})
+                    finish(job, stopped_record(job))
                 elif w.ready:
                     feed(w)
 
@@ -509,6 +520,20 @@ class _Pool:
                 w.kill()
         if self.server is not None:
             self.server.close()
+
+
+def died_record(stderr: str) -> dict:
+    """The result of a notebook whose grading worker died under it (the local pool's judge, or
+    a Dask worker's)."""
+    return {"status": "error", "notes": ["the grader's worker process died while grading this "
+                                         "notebook (not your doing)."],
+            "isolation": [stderr[-500:]]}
+
+
+def stopped_record(job: dict) -> dict:
+    """The result of a notebook whose worker stayed silent past the watchdog's limit."""
+    return {"status": "timeout",
+            "notes": [f"grading was stopped after {job['timeout']:g} s (the time limit)."]}
 
 
 def _heavy_packages(paths: list) -> list:

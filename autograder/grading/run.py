@@ -45,6 +45,8 @@ class GradeRequest:
     # Where the assignment's checks and reference come from (default: found from the course
     # directory or PATH, see autograder.course).
     layout: Course | None = None
+    # Grade on a Dask cluster (grading.cluster.ClusterTarget) instead of this machine's pool.
+    cluster: object | None = None
 
 
 @dataclass
@@ -141,7 +143,8 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
     try:
         results = grade_all(subs, spec, jobs=req.jobs, settings=req.settings, ledger=ledger,
                             force=req.force, on_result=record, iso=iso, prepare=prepare,
-                            still_recorded=still_recorded, course=layout)
+                            still_recorded=still_recorded, course=layout,
+                            cluster=req.cluster)
     finally:
         if writer is not None:
             writer.__exit__(None, None, None)
