@@ -387,6 +387,11 @@ def detect(force: str | None = None) -> Isolation:
         candidates.append(Isolation("bwrap", f"as uid {os.geteuid()}", binary, False))
     for iso in candidates:
         why = _probe(iso)
+        if why and not why.startswith("bwrap:"):
+            # bwrap refusing its arguments is final; a zygote that started but failed once
+            # (seen under heavy load, not reproduced) must not switch the sandbox off for a
+            # whole run: one more try.
+            why = _probe(iso)
         if not why:
             return iso
         tried.append(f"{iso.detail}: {why}")
