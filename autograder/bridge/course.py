@@ -104,4 +104,15 @@ def release(name: str, output_dir: Path | None = None, layout: Course | None = N
         output_dir.mkdir(parents=True, exist_ok=True)
         target = output_dir / f"{name}.ipynb"
         shutil.copy(root / "release" / name / f"{name}.ipynb", target)
+    tag_assignment(target, name)
     return target
+
+
+def tag_assignment(path: Path, name: str) -> None:
+    """Say in the notebook's own metadata which assignment it is, so that ``autograder check``
+    knows it whatever the student's copy is called (``03_backprop-Copy1.ipynb``)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nb.metadata["autograder"] = {"assignment": name}
+    nbformat.write(nb, path)
