@@ -66,6 +66,19 @@ def cmd_check(args) -> int:
 
 
 def _check_one(nb: Path, args) -> int:
+    from .grading import checking
+
+    plain = args.plain or checking.plain_by_default()
+    # The sandbox starts first: its imports overlap with those of the checks below.
+    sandbox = None if plain else checking.Sandbox(nb)
+    try:
+        return _check_started(nb, args, plain, sandbox)
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+
+
+def _check_started(nb: Path, args, plain: bool, sandbox) -> int:
     from .grading.pool import GraderError
     from .grading.run import UsageError, check, infer_assignment
 
@@ -90,8 +103,8 @@ def _check_one(nb: Path, args) -> int:
         print(_verdict(spec, fr, color), flush=True)
 
     try:
-        result = check(nb, spec, timeout=args.timeout, plain=True if args.plain else None,
-                       course=course, on_start=on_start, on_result=on_result)
+        result = check(nb, spec, timeout=args.timeout, plain=plain, course=course,
+                       on_start=on_start, on_result=on_result, sandbox=sandbox)
     except GraderError as exc:
         if live:
             sys.stdout.write("\n")

@@ -136,3 +136,50 @@ def test_check_a_folder_without_notebooks_says_so(tmp_path):
     proc = autograder("check", str(tmp_path))
     assert proc.returncode == 2 and "no notebooks" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- speed: the isolation probe is remembered -------------------------------------------------
+
+
+def test_the_isolation_probe_is_remembered(tmp_path, monkeypatch):
+    from autograder.sandbox import probe_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("AUTOGRADER_ISOLATION", raising=False)
+    probes = []
+    detect = probe_cache.detect
+    monkeypatch.setattr(probe_cache, "detect", lambda: probes.append(1) or detect())
+    first, remembered = probe_cache.cached_detect()
+    assert not remembered and len(probes) == 1
+    again, remembered = probe_cache.cached_detect()
+    assert remembered and again == first and len(probes) == 1
+    # another kernel (interpreter, bwrap, user) is probed afresh
+    key = probe_cache.key
+    monkeypatch.setattr(probe_cache, "key", lambda: dict(key(), kernel=["7.0", "other"]))
+    assert probe_cache.cached_detect() == (first, False) and len(probes) == 2
+    monkeypatch.setattr(probe_cache, "key", key)
+    # an unusable file is probed afresh, never an error
+    (tmp_path / "autograder" / probe_cache.FILE).write_text("{garbage", encoding="utf-8")
+    assert probe_cache.cached_detect() == (first, False) and len(probes) == 3
+    probe_cache.forget()
+    assert probe_cache.cached_detect() == (first, False) and len(probes) == 4
+
+
+def test_a_stale_remembered_sandbox_is_probed_again(tmp_path, monkeypatch):
+    """A remembered answer that no longer works (bwrap moved) costs one probe, not the check."""
+    import json
+
+    from autograder.sandbox import probe_cache
+    from autograder.sandbox.isolation import detect
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AUTOGRADER_ISOLATION", raising=False)
+    real = detect()
+    stale = dict(real.to_json(), mode="bwrap", bwrap=str(tmp_path / "gone" / "bwrap"))
+    path = tmp_path / "cache" / "autograder" / probe_cache.FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"key": probe_cache.key(), "isolation": stale}), encoding="utf-8")
+    nb = write_notebook(filled_notebook(A), tmp_path / f"{A}.ipynb")
+    result = check(nb, SPEC, plain=False)
+    assert result.score == result.max_score, result.notes
+    assert json.loads(path.read_text(encoding="utf-8"))["isolation"] == real.to_json()

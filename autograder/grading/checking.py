@@ -15,6 +15,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -87,40 +88,125 @@ def notebooks_in(folder: Path) -> list:
 # Running the public checks
 
 
+def plain_by_default() -> bool:
+    """Whether the checks run in a plain subprocess unless told otherwise: where the sandbox's
+    fork server cannot run (not Linux, or isolation switched off)."""
+    return (not sys.platform.startswith("linux")
+            or os.environ.get("AUTOGRADER_ISOLATION") == "none")
+
+
 def _noop(*_args) -> None:
     pass
 
 
+class Sandbox:
+    """A zygote started for one notebook, as early as possible: before the checks are imported
+    (its imports in the sandbox and theirs here overlap). Nothing here imports numpy. ``close``
+    it when done; :func:`sandboxed` does."""
+
+    def __init__(self, notebook: Path) -> None:
+        from ..notebook import NotebookError, read_cells
+        from ..sandbox.forkserver import ForkServer, Zygote
+        from ..sandbox.probe_cache import cached_detect
+        from ..sandbox.zygote import heavy_packages
+
+        self.notebook = Path(notebook)
+        self.unreadable = ""
+        self.server = self.zygote = None
+        try:
+            self.cells = read_cells(self.notebook)
+        except NotebookError as exc:
+            self.unreadable = str(exc)
+            return
+        self.iso, self.remembered = cached_detect()
+        self.failed = ""  # why the zygote could not even be started
+        try:
+            self.server = ForkServer(self.iso, heavy_packages([c.source for c in self.cells]))
+        except OSError as exc:  # e.g. a remembered bwrap that is gone
+            self.failed = f"cannot start {self.iso.bwrap or 'Python'}: {exc.strerror or exc}"
+            return
+        self.zygote = Zygote(self.server.connect(0))
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+        if self.server is not None:
+            self.server.close()
+        self.server = self.zygote = None
+
+
 def sandboxed(notebook: Path, spec: Assignment, *, timeout: float,
-              on_start: OnStart | None = None, on_result: OnResult | None = None) -> dict:
+              on_start: OnStart | None = None, on_result: OnResult | None = None,
+              sandbox: Sandbox | None = None) -> dict:
     """A worker's record for the public checks of one notebook, its cells run by a confined
-    student process (:mod:`autograder.sandbox`). The checks run here, in the student's own
-    command: there is nothing to hide from the student, and no worker process to start."""
-    from ..notebook import NotebookError, read_cells
-    from ..sandbox.confine import Limits
-    from ..sandbox.session import ForkServer, GraderFault, Zygote
-    from ..sandbox.zygote import heavy_packages
-    from ..timing import CELL_CPU
-    from .judge import grade_job
-    from .pool import GraderError, isolation
+    student process (:mod:`autograder.sandbox`); ``sandbox``: one started for it already.
+    The checks run here, in the student's own command: there is nothing to hide from the
+    student, and no worker process to start.
+
+    What makes it quick: the zygote starts first, its isolation mode remembered from an earlier
+    probe (:mod:`autograder.sandbox.probe_cache`), importing only the slow packages the
+    notebook imports; and the packages the checks use (torch) are imported in a thread while
+    the cells run (this process runs no student code, so their CPU time is nobody's limit)."""
+    from ..sandbox.forkserver import GraderFault
+    from ..sandbox.probe_cache import forget
+    from .pool import GraderError
+
+    sandbox = sandbox or Sandbox(notebook)
+    if sandbox.unreadable:
+        return {"status": "unreadable", "notes": [sandbox.unreadable], "functions": {}}
+    prefetch = threading.Thread(target=_import_quietly, args=(spec,), daemon=True)
+    prefetch.start()
+    started = []
+
+    def starting(name: str) -> None:
+        prefetch.join()  # the checks begin: torch is whole before any of them uses it
+        started.append(name)
+        if on_start:
+            on_start(name)
 
     try:
-        cells = read_cells(notebook)
-    except NotebookError as exc:
-        return {"status": "unreadable", "notes": [str(exc)], "functions": {}}
-    server = ForkServer(isolation(), heavy_packages([cell.source for cell in cells]))
-    zygote = Zygote(server.connect(0))
-    try:
-        zygote.wait_ready()
-        job = {"id": 0, "path": str(notebook.absolute()), "timeout": timeout}
-        return grade_job(job, spec, (PUBLIC,), None, zygote, Limits(), CELL_CPU,
-                         on_start=on_start, on_result=on_result)
+        try:
+            return _run(sandbox, spec, timeout, starting, on_result)
+        except GraderFault:
+            if not sandbox.remembered or started:
+                raise
+            # the remembered mode no longer works here (bwrap changed): probe again, once
+            sandbox.close()
+            forget()
+            sandbox = Sandbox(notebook)
+            return _run(sandbox, spec, timeout, starting, on_result)
     except GraderFault as exc:
         raise GraderError(f"the sandbox could not run the checks ({exc}); "
                           f"`autograder check --plain` runs them without it") from None
     finally:
-        zygote.close()
-        server.close()
+        sandbox.close()
+
+
+def _import_quietly(spec: Assignment) -> None:
+    """What the checks import (not sympy: torch imports it only inside a student's timed call,
+    and here no student code runs)."""
+    import importlib
+
+    for name in spec.imports:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the check that needs it says what is missing
+            pass
+
+
+def _run(sandbox: Sandbox, spec: Assignment, timeout: float, on_start: OnStart,
+         on_result: OnResult | None) -> dict:
+    from ..sandbox.confine import Limits
+    from ..sandbox.forkserver import GraderFault
+    from ..timing import CELL_CPU
+    from .judge import grade_job
+
+    if sandbox.failed:
+        raise GraderFault(sandbox.failed)
+    sandbox.zygote.wait_ready()
+    job = {"id": 0, "path": str(sandbox.notebook.absolute()), "timeout": timeout}
+    return grade_job(job, spec, (PUBLIC,), None, sandbox.zygote, Limits(), CELL_CPU,
+                     on_start=on_start, on_result=on_result)
 
 
 def plain(notebook: Path, spec: Assignment, course: Course, *, timeout: float,

@@ -171,22 +171,24 @@ def infer_assignment(notebook: Path, given: str | None, course: Course | None = 
 
 def check(notebook: Path, spec: Assignment, *, timeout: float = STUDENT_CHECK,
           plain: bool | None = None, course: Course | None = None, on_start=None,
-          on_result=None) -> SubmissionResult:
+          on_result=None, sandbox: checking.Sandbox | None = None) -> SubmissionResult:
     """The public checks of one notebook. ``plain``: run them in an ordinary subprocess (the
     default where the sandbox's fork server cannot run: not Linux, or no isolation here).
     ``on_start(name)`` is called as each function's checks begin, ``on_result(FunctionResult)``
-    as each ends."""
+    as each ends. ``sandbox``: a :class:`checking.Sandbox` already started for this notebook
+    (the command starts it before it imports the checks); closed here."""
     notebook = Path(notebook)
     course = course or Course.find(notebook)
     if plain is None:
-        plain = (not sys.platform.startswith("linux")
-                 or os.environ.get("AUTOGRADER_ISOLATION") == "none")
+        plain = checking.plain_by_default()
+    if plain and sandbox is not None:
+        sandbox.close()
     if plain:
         data = checking.plain(notebook, spec, course, timeout=timeout, on_start=on_start,
                               on_result=on_result)
     else:
         data = checking.sandboxed(notebook, spec, timeout=timeout, on_start=on_start,
-                                  on_result=on_result)
+                                  on_result=on_result, sandbox=sandbox)
     from .pool import _result_from
     from .submissions import Submission
 

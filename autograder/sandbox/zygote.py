@@ -211,12 +211,16 @@ HEAVY = {
 
 
 def heavy_packages(sources) -> list:
-    """The :data:`HEAVY` packages that any of these code cells mention (a word match, so an
-    import inside a function body counts too)."""
+    """The :data:`HEAVY` packages that these code cells import: in an import statement (one
+    inside a function body too), ``__import__("...")`` or ``import_module("...")``. A mention in
+    a docstring or a comment ("as torch.nn.Conv2d") does not count: preloading torch costs
+    every check seconds, and a student process imports what it really needs itself."""
     import re
 
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, HEAVY)) + r")\b")
-    return sorted(set(pattern.findall("\n".join(sources))))
+    name = r"(" + "|".join(map(re.escape, HEAVY)) + r")\b"
+    pattern = re.compile(rf"^[ \t]*(?:from[ \t]+{name}|import[ \t]+[^\n#]*?\b{name})"
+                         rf"|(?:__import__|import_module)\(\s*[\"']{name}", re.M)
+    return sorted({n for match in pattern.findall("\n".join(sources)) for n in match if n})
 
 
 def preload(heavy=()) -> None:
