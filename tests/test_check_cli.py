@@ -183,3 +183,71 @@ def test_a_stale_remembered_sandbox_is_probed_again(tmp_path, monkeypatch):
     result = check(nb, SPEC, plain=False)
     assert result.score == result.max_score, result.notes
     assert json.loads(path.read_text(encoding="utf-8"))["isolation"] == real.to_json()
+
+
+# -- book references are links ----------------------------------------------------------------
+
+BOOK = "https://example.org/dl-book"
+WRONG = {"log_softmax": "def log_softmax(z):\n    return z - np.log(np.exp(z).sum(-1, "
+                        "keepdims=True))"}
+
+
+def _course_with_book(tmp_path: Path, book_url: str = BOOK) -> Path:
+    (tmp_path / "autograder.toml").write_text(
+        f'[course]\nchecks = ["autograder.assignments"]\nsolutions = "{ROOT / "solutions"}"\n'
+        f'book_url = "{book_url}"\n', encoding="utf-8")
+    return tmp_path
+
+
+def test_the_book_address_is_configurable(tmp_path):
+    from autograder.course import CourseError
+
+    course = Course.find(_course_with_book(tmp_path))
+    assert course.book(local_first=True) == course.book(local_first=False) == BOOK + "/"
+    assert Course.from_json(course.to_json()) == course
+    assert f'book_url = "{BOOK}"' in course.manifest_text()
+    (tmp_path / "_build" / "html").mkdir(parents=True)
+    (tmp_path / "_build" / "html" / "index.html").write_text("<html></html>")
+    local = (tmp_path / "_build" / "html").as_uri() + "/"
+    assert course.book(local_first=True) == local  # a student's check: offline
+    assert course.book(local_first=False) == BOOK + "/"  # feedback: the published book
+    (tmp_path / "autograder.toml").write_text('[course]\nbook_url = "chapters"\n')
+    with pytest.raises(CourseError, match="book_url"):
+        Course.find(tmp_path)
+    (tmp_path / "autograder.toml").write_text('[course]\nchecks = ["autograder.assignments"]\n')
+    assert Course.find(tmp_path).book(local_first=False) == local  # no published book
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain", "sandbox"])
+def test_check_messages_link_to_the_book(tmp_path, plain):
+    course = _course_with_book(tmp_path)
+    nb = write_notebook(filled_notebook(A, WRONG), course / "work" / f"{A}.ipynb")
+    result = check(nb, SPEC, plain=plain, course=Course.find(nb))
+    fr = result.functions["log_softmax"]
+    link = f"{BOOK}/chapters/01_information.html#sec-softmax"
+    assert fr.review_url == link and f"({link})" in fr.messages[-1]
+
+
+def test_feedback_links_to_the_book(tmp_path):
+    course = _course_with_book(tmp_path)
+    nb = write_notebook(filled_notebook(A, WRONG), course / "subs" / f"{A}.ipynb")
+    proc = autograder("grade", str(nb.parent), "--assignment", A, "--jobs", "1", "--quiet",
+                      cwd=course)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    feedback = next((course / f"autograder-{A}" / "feedback").glob("*.html"))
+    link = f"{BOOK}/chapters/01_information.html#sec-softmax"
+    assert f'<a href="{link}">{link}</a>' in feedback.read_text(encoding="utf-8")
+    assert f"<{link}>" in feedback.with_suffix(".md").read_text(encoding="utf-8")
+
+
+def test_nbgrader_cells_link_to_the_book(tmp_path, monkeypatch):
+    """A test cell's message (what nbgrader's feedback shows) names the section's address."""
+    from autograder.cell import public_tests
+    from tests.conftest import reference
+
+    monkeypatch.chdir(_course_with_book(tmp_path))
+    ns = dict(reference(A))
+    ns["log_softmax"] = lambda z: z  # wrong
+    with pytest.raises(AssertionError) as caught:
+        public_tests(A, "log_softmax", ns)
+    assert f"{BOOK}/chapters/01_information.html#sec-softmax" in str(caught.value)

@@ -135,7 +135,7 @@ class Sandbox:
         self.server = self.zygote = None
 
 
-def sandboxed(notebook: Path, spec: Assignment, *, timeout: float,
+def sandboxed(notebook: Path, spec: Assignment, *, timeout: float, course: Course,
               on_start: OnStart | None = None, on_result: OnResult | None = None,
               sandbox: Sandbox | None = None) -> dict:
     """A worker's record for the public checks of one notebook, its cells run by a confined
@@ -166,7 +166,7 @@ def sandboxed(notebook: Path, spec: Assignment, *, timeout: float,
 
     try:
         try:
-            return _run(sandbox, spec, timeout, starting, on_result)
+            return _run(sandbox, spec, course, timeout, starting, on_result)
         except GraderFault:
             if not sandbox.remembered or started:
                 raise
@@ -174,7 +174,7 @@ def sandboxed(notebook: Path, spec: Assignment, *, timeout: float,
             sandbox.close()
             forget()
             sandbox = Sandbox(notebook)
-            return _run(sandbox, spec, timeout, starting, on_result)
+            return _run(sandbox, spec, course, timeout, starting, on_result)
     except GraderFault as exc:
         raise GraderError(f"the sandbox could not run the checks ({exc}); "
                           f"`autograder check --plain` runs them without it") from None
@@ -194,8 +194,8 @@ def _import_quietly(spec: Assignment) -> None:
             pass
 
 
-def _run(sandbox: Sandbox, spec: Assignment, timeout: float, on_start: OnStart,
-         on_result: OnResult | None) -> dict:
+def _run(sandbox: Sandbox, spec: Assignment, course: Course, timeout: float,
+         on_start: OnStart, on_result: OnResult | None) -> dict:
     from ..sandbox.confine import Limits
     from ..sandbox.forkserver import GraderFault
     from ..timing import CELL_CPU
@@ -206,7 +206,8 @@ def _run(sandbox: Sandbox, spec: Assignment, timeout: float, on_start: OnStart,
     sandbox.zygote.wait_ready()
     job = {"id": 0, "path": str(sandbox.notebook.absolute()), "timeout": timeout}
     return grade_job(job, spec, (PUBLIC,), None, sandbox.zygote, Limits(), CELL_CPU,
-                     on_start=on_start, on_result=on_result)
+                     on_start=on_start, on_result=on_result,
+                     book=course.book(local_first=True))  # the student's own build first
 
 
 def plain(notebook: Path, spec: Assignment, course: Course, *, timeout: float,

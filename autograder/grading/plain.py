@@ -43,11 +43,12 @@ def main(argv: list) -> int:
         real_stdout.flush()
 
     functions = {}
+    book = course.book(local_first=True)  # the student's own build of the book, if any
     for gf in spec.functions:
         # each function as it is checked: the command prints it at once
         emit({"checking": gf.name})
-        functions[gf.name] = grade_function(spec, gf, module.__dict__, None,
-                                            (PUBLIC,)).to_json()
+        functions[gf.name] = grade_function(spec, gf, module.__dict__, None, (PUBLIC,),
+                                            book).to_json()
         emit({"function": functions[gf.name]})
     emit({"status": "ok", "notes": log.notes, "functions": functions})
     return 0

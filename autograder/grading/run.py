@@ -187,8 +187,8 @@ def check(notebook: Path, spec: Assignment, *, timeout: float = STUDENT_CHECK,
         data = checking.plain(notebook, spec, course, timeout=timeout, on_start=on_start,
                               on_result=on_result)
     else:
-        data = checking.sandboxed(notebook, spec, timeout=timeout, on_start=on_start,
-                                  on_result=on_result, sandbox=sandbox)
+        data = checking.sandboxed(notebook, spec, timeout=timeout, course=course,
+                                  on_start=on_start, on_result=on_result, sandbox=sandbox)
     from .pool import _result_from
     from .submissions import Submission
 
