@@ -159,10 +159,10 @@ def sandboxed(notebook: Path, spec: Assignment, *, timeout: float, course: Cours
     started = []
 
     def starting(name: str) -> None:
-        prefetch.join()  # the checks begin: torch is whole before any of them uses it
         started.append(name)
         if on_start:
             on_start(name)
+        prefetch.join()  # the checks begin: torch is whole before any of them uses it
 
     try:
         try:

@@ -24,7 +24,7 @@ class GraderFault(RuntimeError):
 class ForkServer:
     """The run's one zygote in the sandbox (started by the pool): ``connect`` gives a socket
     to a copy of it that serves one grading worker. ``heavy``: the slow packages the run's
-    notebooks mention, imported once in the zygote (``zygote.heavy_packages``)."""
+    notebooks import, imported once in the zygote (``zygote.heavy_packages``)."""
 
     def __init__(self, iso: Isolation, heavy=()) -> None:
         self.iso = iso

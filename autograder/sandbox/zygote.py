@@ -2,7 +2,7 @@
 
 A grading run starts one zygote (through bwrap, see :mod:`autograder.sandbox.isolation`). It
 imports numpy, the check harness and whichever of torch, scipy, matplotlib and sympy the run's
-notebooks mention (:func:`heavy_packages`) once — seconds — and then serves the
+notebooks import (:func:`heavy_packages`) once — seconds — and then serves the
 *control* socket ``FD`` (SOCK_SEQPACKET): each message carries one socket, and the zygote forks
 a copy of itself that serves that socket for one grading worker. So the imports are paid once
 per run however many workers there are, and their memory is shared. A worker's copy exits when
@@ -226,7 +226,7 @@ def heavy_packages(sources) -> list:
 def preload(heavy=()) -> None:
     """Import what student processes need, so that forks start ready: always numpy, the check
     harness and what running cells uses; of the :data:`HEAVY` packages, those the run's
-    notebooks mention (a student process imports anything else itself, as Python would)."""
+    notebooks import (a student process imports anything else itself, as Python would)."""
     import numpy  # noqa: F401
     import numpy.random  # noqa: F401 - numpy 2 imports it on first use
 
