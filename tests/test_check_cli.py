@@ -4,6 +4,7 @@ stake, knows a notebook's assignment whatever the copy is called, and checks a w
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -251,3 +252,23 @@ def test_nbgrader_cells_link_to_the_book(tmp_path, monkeypatch):
     with pytest.raises(AssertionError) as caught:
         public_tests(A, "log_softmax", ns)
     assert f"{BOOK}/chapters/01_information.html#sec-softmax" in str(caught.value)
+
+
+def test_released_notebooks_link_sections_to_the_book(tmp_path):
+    """`release` makes [text](#sec-x) (resolved only by the book) the chapter page and anchor
+    of the published book, so the link works in Jupyter; without book_url nothing changes."""
+    from autograder.bridge.course import link_sections
+
+    course = _course_with_book(tmp_path)
+    (course / "chapters").mkdir()
+    shutil.copy(ROOT / "chapters" / f"{A}.md", course / "chapters" / f"{A}.md")
+    nb = write_notebook(exercise_notebook(A), course / f"{A}.ipynb")
+    before = nb.read_text(encoding="utf-8")
+    assert "](#sec-softmax)" in before
+    assert link_sections(nb, A, Course.find(course)) > 0
+    after = nb.read_text(encoding="utf-8")
+    assert "](#sec-" not in after
+    assert f"]({BOOK}/chapters/{A}.html#sec-softmax)" in after
+    plain = write_notebook(exercise_notebook(A), tmp_path / "plain" / f"{A}.ipynb")
+    assert link_sections(plain, A, Course.builtin()) == 0
+    assert "](#sec-softmax)" in plain.read_text(encoding="utf-8")
