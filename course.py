@@ -15,8 +15,8 @@
 
 Set-up creates a virtual environment in .venv and installs the course (`pip install -e
 .[course,grade,book,dev]`). It is skipped when pyproject.toml and the extras have not changed
-since the last successful install, so the commands are cheap to repeat. Only the Python standard library is used here, because this file
-runs before anything is installed.
+since the last successful install, so the commands are cheap to repeat. Only the Python
+standard library is used here, because this file runs before anything is installed.
 """
 
 from __future__ import annotations

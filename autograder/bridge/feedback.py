@@ -15,8 +15,9 @@ from pathlib import Path
 
 # The feedback is a list of blocks, rendered to Markdown and to HTML by the two functions below:
 # ("h1"|"h2", inline), ("p", inline), ("pre", text), ("table", header, rows), where an inline is a
-# list of (kind, text) with kind "text", "code", "strong" or "link" (an address). Rendering HTML directly (everything
-# escaped) rather than through a Markdown parser keeps it cheap: one page per student.
+# list of (kind, text) with kind "text", "code", "strong" or "link" (an address). Rendering HTML
+# directly (everything escaped) rather than through a Markdown parser keeps it cheap: one page
+# per student.
 
 
 def _blocks(assignment, result) -> list:

@@ -10,8 +10,6 @@ checks for a student (sandboxed like grading on Linux; in a plain subprocess els
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from ..course import Course
 from ..results import Status, SubmissionResult
 from ..sandbox.confine import Limits
 from ..timing import STUDENT_CHECK
-from ..spec import HIDDEN, PUBLIC, Assignment, assignment_names
+from ..spec import HIDDEN, PUBLIC, Assignment
 from .pool import GraderError, Ledger, Settings, grade_all, isolation
 from .reports import to_csv, to_json
 from .submissions import clean_text, find_submissions
