@@ -111,7 +111,9 @@ class Sandbox:
         from ..sandbox.zygote import heavy_packages
 
         self.notebook = Path(notebook)
-        self.unreadable = ""
+        self.unreadable = ""  # why the notebook cannot be read (then nothing is started)
+        self.failed = ""  # why the zygote could not even be started
+        self.remembered = False  # the isolation mode came from the probe cache
         self.server = self.zygote = None
         try:
             self.cells = read_cells(self.notebook)
@@ -119,7 +121,6 @@ class Sandbox:
             self.unreadable = str(exc)
             return
         self.iso, self.remembered = cached_detect()
-        self.failed = ""  # why the zygote could not even be started
         try:
             self.server = ForkServer(self.iso, heavy_packages([c.source for c in self.cells]))
         except OSError as exc:  # e.g. a remembered bwrap that is gone
