@@ -97,9 +97,12 @@ def _check_started(nb: Path, args, plain: bool, sandbox) -> int:
             sys.stdout.write(f"  checking {name} ...")
             sys.stdout.flush()
 
+    told = set()
+
     def on_result(fr) -> None:
         if live:
             sys.stdout.write("\r\033[K")
+        told.add(fr.name)
         print(_verdict(spec, fr, color), flush=True)
 
     try:
@@ -109,6 +112,12 @@ def _check_started(nb: Path, args, plain: bool, sandbox) -> int:
         if live:
             sys.stdout.write("\n")
         return _fail(str(exc))
+    if live and len(told) < len(spec.functions):
+        sys.stdout.write("\r\033[K")
+    if result.status != Status.UNREADABLE:  # else the note says it all
+        for gf in spec.functions:  # those never reached (the checks were stopped)
+            if gf.name not in told:
+                print(_verdict(spec, result.functions[gf.name], color))
     for note in result.notes:
         print(_paint("  note: ", "33", color) + _safe(note, newlines=True))
     return _check_summary(spec, result)
