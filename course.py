@@ -9,12 +9,14 @@
     python3 course.py exercises   regenerate exercises/ from solutions/ with nbgrader
     python3 course.py bench       benchmark: autograder grade vs nbgrader autograde on a class
     python3 course.py setup       only set up .venv
+    python3 course.py setup --student
+                                  a student's .venv: the checks, the notebooks' packages and
+                                  JupyterLab (`.[course,lab]`), none of the test tools
 
-Set-up creates a virtual environment in .venv and installs the course
-(`pip install -e .[course,grade,book,cluster,dev]`).
-It is skipped when pyproject.toml has not changed since the last successful install, so the
-commands are cheap to repeat. Only the Python standard library is used here, because this file
-runs before anything is installed.
+Set-up creates a virtual environment in .venv and installs the course (`pip install -e
+.[course,grade,book,cluster,dev]`). It is skipped when pyproject.toml and the extras have not
+changed since the last successful install, so the commands are cheap to repeat. Only the Python
+standard library is used here, because this file runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ def _run(cmd: list, **kw) -> int:
     return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kw)
 
 
-def setup() -> None:
+EXTRAS = ("course", "grade", "book", "cluster", "dev")  # everything: book, grading, tests
+STUDENT_EXTRAS = ("course", "lab")  # `autograder check` and JupyterLab; no pytest, playwright
+
+
+def setup(extras: tuple = EXTRAS) -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"[course] Python 3.11 or newer is required; this is "
                  f"{sys.version.split()[0]}. Run this file with a newer interpreter, e.g. "
                  "`python3.11 course.py ...`.")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if extras != EXTRAS:  # a student's install: any other command installs everything
+        wanted += " " + ",".join(extras)
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     if not PY.exists():
@@ -55,7 +63,7 @@ def setup() -> None:
         venv.create(VENV, with_pip=True)
     _say("installing the course and its dependencies (first time: a few minutes)")
     code = _run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                 "-e", f"{ROOT}[course,grade,book,cluster,dev]"])
+                 "-e", f"{ROOT}[{','.join(extras)}]"])
     if code != 0:
         sys.exit("[course] installation failed; see pip's message above.")
     STAMP.write_text(wanted)
@@ -135,7 +143,7 @@ def main(argv: list) -> int:
         return 0
     name, extra = argv[0], argv[1:]
     if name == "setup":
-        setup()
+        setup(STUDENT_EXTRAS if extra == ["--student"] else EXTRAS)
         _say(f"ready: activate with `source {BIN / 'activate'}`")
         return 0
     if name not in commands:

@@ -12,13 +12,15 @@ is how nbgrader decides that the cell earns zero; on success it prints one line.
 
 from __future__ import annotations
 
+from .course import Course
 from .evaluate import run_tier
 from .reference import load_reference
 from .spec import HIDDEN, PUBLIC, get_assignment
 
 
 def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
-    spec = get_assignment(assignment)
+    course = Course.find()
+    spec = get_assignment(assignment, course)
     # torch and the like, imported here rather than inside the first check's time limit (an
     # import interrupted by the limit would also leave the module half-imported for the rest)
     spec.import_modules()
@@ -26,7 +28,11 @@ def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     reference = load_reference(assignment) if tier == HIDDEN else None
     failures = run_tier(spec, gf, tier, dict(namespace), reference).failures
     if failures:
-        message = "\n".join([f.render() for f in failures] + [f"To review: {gf.section}."])
+        # hidden cells make nbgrader's feedback: the published book first; a student's public
+        # cell in Jupyter: the local build first
+        book = course.book(local_first=(tier == PUBLIC))
+        message = "\n".join([f.render() for f in failures]
+                            + [f"To review: {gf.section.review(book)}."])
         # Raised here, outside the check code, so the traceback shows no check internals.
         raise AssertionError("\n" + message) from None
     print(f"\u2713 {name}: all {tier} checks passed.")

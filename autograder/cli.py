@@ -40,39 +40,116 @@ def _safe(text, newlines: bool = False) -> str:
 
 
 def cmd_check(args) -> int:
+    """One notebook, or every notebook of a folder (a summary each); the exit status is
+    non-zero if any notebook misses a public check."""
+    from .grading.checking import notebooks_in
+
+    path = Path(args.notebook)
+    if path.is_dir():
+        notebooks = notebooks_in(path)
+        if not notebooks:
+            return _fail(f"no notebooks (*.ipynb) in {path}")
+    elif path.is_file():
+        notebooks = [path]
+    else:
+        return _fail(f"no such notebook: {path}")
+    codes = []
+    for i, nb in enumerate(notebooks):
+        if i:
+            print("\n" + "\u2500" * 72 + "\n")
+        codes.append(_check_one(nb, args))
+    if len(notebooks) > 1:
+        passed = codes.count(0)
+        print(f"\n{passed} of {len(notebooks)} notebooks in {_safe(path)} pass every public "
+              f"check.")
+    return max(codes)
+
+
+def _check_one(nb: Path, args) -> int:
+    from .grading import checking
+
+    plain = args.plain or checking.plain_by_default()
+    # The sandbox starts first: its imports overlap with those of the checks below.
+    sandbox = None if plain else checking.Sandbox(nb)
+    try:
+        return _check_started(nb, args, plain, sandbox)
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+
+
+def _check_started(nb: Path, args, plain: bool, sandbox) -> int:
+    from .grading.pool import GraderError
     from .grading.run import UsageError, check, infer_assignment
 
-    nb = Path(args.notebook)
-    if not nb.is_file():
-        return _fail(f"no such notebook: {nb}")
     try:
         course = Course.find(nb)
         spec = get_assignment(infer_assignment(nb, args.assignment, course), course)
     except (UsageError, KeyError, CourseError) as exc:
         return _fail(str(exc.args[0]))
     color = _use_color(sys.stdout)
-    print(f"Checking {_safe(nb)} against the public checks of {spec.name} ({spec.title})\n")
-    result = check(nb, spec, timeout=args.timeout, plain=True if args.plain else None,
-                   course=course)
+    live = sys.stdout.isatty()  # "checking NAME ..." while it runs, replaced by the verdict
+    print(f"Checking {_safe(nb)} against the public checks of {spec.name} ({spec.title})\n",
+          flush=True)
+
+    def on_start(name: str) -> None:
+        if live:
+            sys.stdout.write(f"  checking {name} ...")
+            sys.stdout.flush()
+
+    told = set()
+
+    def on_result(fr) -> None:
+        if live:
+            sys.stdout.write("\r\033[K")
+        told.add(fr.name)
+        print(_verdict(spec, fr, color), flush=True)
+
+    try:
+        result = check(nb, spec, timeout=args.timeout, plain=plain, course=course,
+                       on_start=on_start, on_result=on_result, sandbox=sandbox)
+    except GraderError as exc:
+        if live:
+            sys.stdout.write("\n")
+        return _fail(str(exc))
+    if live and len(told) < len(spec.functions):
+        sys.stdout.write("\r\033[K")
+    if result.status != Status.UNREADABLE:  # else the note says it all
+        for gf in spec.functions:  # those never reached (the checks were stopped)
+            if gf.name not in told:
+                print(_verdict(spec, result.functions[gf.name], color))
     for note in result.notes:
         print(_paint("  note: ", "33", color) + _safe(note, newlines=True))
-    if result.notes:
-        print()
-    passed = 0
-    for gf in spec.functions:
-        fr = result.functions[gf.name]
-        ok = fr.score == fr.max_score
-        passed += ok
-        mark = _paint("\u2713 PASS", "32", color) if ok else _paint("\u2717 FAIL", "31", color)
-        print(f"  {mark}  {gf.name}")
-        for msg in fr.messages:
-            for i, line in enumerate(_safe(msg, newlines=True).splitlines()):
-                print(("          " if i == 0 else "            ") + line)
+    return _check_summary(spec, result)
+
+
+def _points(spec, fr) -> str:
+    gf = spec.function(fr.name)
+    return f"public {fr.score}/{fr.max_score}, hidden {gf.hidden_points} at stake"
+
+
+def _verdict(spec, fr, color: bool) -> str:
+    """One function's verdict, its points, and its messages, indented under it."""
+    ok = fr.score == fr.max_score
+    mark = _paint("\u2713 PASS", "32", color) if ok else _paint("\u2717 FAIL", "31", color)
+    width = max(len(gf.name) for gf in spec.functions)
+    lines = [f"  {mark}  {fr.name:<{width}}  {_points(spec, fr)}"]
+    for msg in fr.messages:
+        for i, line in enumerate(_safe(msg, newlines=True).splitlines()):
+            lines.append(("          " if i == 0 else "            ") + line)
+    return "\n".join(lines)
+
+
+def _check_summary(spec, result) -> int:
+    passed = sum(fr.score == fr.max_score for fr in result.functions.values())
     n = len(spec.functions)
-    print(f"\nPublic checks passed for {passed} of {n} functions.")
-    if passed == n:
-        print("When your instructor grades the notebook, hidden checks also compare each "
-              "function with a reference solution on more inputs and edge cases.")
+    earned = sum(fr.score for fr in result.functions.values())
+    public = sum(gf.public_points for gf in spec.functions)
+    hidden = sum(gf.hidden_points for gf in spec.functions)
+    print(f"\nPublic checks passed for {passed} of {n} functions: {earned} of {public} public "
+          f"points.\n{hidden} more points are at stake in the hidden checks your instructor "
+          f"runs:\nthey compare each function with a reference solution on more inputs and "
+          f"edge cases.")
     return 0 if passed == n and result.status == Status.OK else 1
 
 
@@ -176,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="run the public checks on your notebook")
-    c.add_argument("notebook")
-    c.add_argument("--assignment", help="assignment id (default: the notebook's name)")
+    c.add_argument("notebook", help="a notebook, or a folder: every notebook in it")
+    c.add_argument("--assignment", help="assignment id (default: what the notebook says, "
+                                        "else its name)")
     c.add_argument("--timeout", type=float, default=STUDENT_CHECK,
                    help=f"seconds (default {STUDENT_CHECK:g})")
     c.add_argument("--plain", action="store_true",

@@ -7,6 +7,7 @@ A course says so in ``autograder.toml`` at its root::
                                # `ASSIGNMENT = Assignment(...)`
     solutions = "source"       # instructor notebooks: <solutions>/<a>.ipynb or <a>/<a>.ipynb
     exercises = "release"      # where `autograder release` writes the student notebooks
+    book_url = "https://..."   # the published book: where messages send a student to reread
 
 Every command finds the course from the place it works on (the notebook, the course directory,
 the working directory), by looking for ``autograder.toml`` there and in its parents, and passes
@@ -18,6 +19,7 @@ deep-learning course whose checks ship in :mod:`autograder.assignments`).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pkgutil
 import sys
@@ -40,6 +42,7 @@ class Course:
     solutions: Path | None = None  # None: no instructor notebooks (students' machines)
     exercises: Path | None = None
     manifest: Path | None = field(default=None, compare=False)
+    book_url: str = ""  # the published book's address ("" if none; see :meth:`book`)
 
     # -- finding a course -------------------------------------------------------------------
 
@@ -73,10 +76,15 @@ class Course:
             checks = [checks]
         if not (isinstance(checks, list) and checks and all(isinstance(c, str) for c in checks)):
             raise CourseError(f"{manifest}: [course] checks must be a list of module names")
-        unknown = set(table) - {"checks", "solutions", "exercises"}
+        unknown = set(table) - {"checks", "solutions", "exercises", "book_url"}
         if unknown:
             raise CourseError(f"{manifest}: unknown key(s) in [course]: {', '.join(sorted(unknown))}"
-                              " (known: checks, solutions, exercises)")
+                              " (known: checks, solutions, exercises, book_url)")
+        book_url = table.get("book_url", "")
+        if not (isinstance(book_url, str)
+                and (not book_url or book_url.startswith(("https://", "http://", "file://")))):
+            raise CourseError(f"{manifest}: [course] book_url must be the book's address, "
+                              f"starting with https://, http:// or file://")
 
         def folder(key: str, default: str) -> Path:
             value = table.get(key, default)
@@ -85,7 +93,8 @@ class Course:
             return (root / value).absolute()
 
         return cls(root=root, checks=tuple(checks), solutions=folder("solutions", "source"),
-                   exercises=folder("exercises", "release"), manifest=manifest)
+                   exercises=folder("exercises", "release"), manifest=manifest,
+                   book_url=book_url)
 
     @classmethod
     def builtin(cls) -> "Course":
@@ -149,13 +158,25 @@ class Course:
         nested = base / assignment / f"{assignment}.ipynb"
         return nested if not flat.exists() and nested.exists() else flat
 
+    def book(self, local_first: bool) -> str:
+        """The address section links start from, ending in "/" ("" if there is none): the
+        course's ``book_url``, or its local build (``_build/html`` at its root, as a file://
+        URL) when it has been built. ``local_first``: prefer the local build (a student's
+        ``check``, offline); feedback sent to students prefers the published book."""
+        local = self.root / "_build" / "html"
+        local = local.as_uri() if (local / "index.html").is_file() else ""
+        order = (local, self.book_url) if local_first else (self.book_url, local)
+        found = next((url for url in order if url), "")
+        return found if not found or found.endswith("/") else found + "/"
+
     # -- passing it to a worker -------------------------------------------------------------
 
     def to_json(self) -> dict:
         return {"root": str(self.root), "checks": list(self.checks),
                 "solutions": str(self.solutions) if self.solutions else None,
                 "exercises": str(self.exercises) if self.exercises else None,
-                "manifest": str(self.manifest) if self.manifest else None}
+                "manifest": str(self.manifest) if self.manifest else None,
+                "book_url": self.book_url}
 
     @classmethod
     def from_json(cls, data: dict) -> "Course":
@@ -164,14 +185,15 @@ class Course:
 
         return cls(root=Path(data["root"]), checks=tuple(data["checks"]),
                    solutions=path("solutions"), exercises=path("exercises"),
-                   manifest=path("manifest"))
+                   manifest=path("manifest"), book_url=data.get("book_url") or "")
 
     def manifest_text(self, solutions: str = "source", exercises: str = "release") -> str:
         """An ``autograder.toml`` for a course directory made from this course."""
         checks = ", ".join(f'"{c}"' for c in self.checks)
         return (f"# What `autograder` grades here (see the README, \"Grading your own course\").\n"
                 f"[course]\nchecks = [{checks}]\nsolutions = \"{solutions}\"\n"
-                f"exercises = \"{exercises}\"\n")
+                f"exercises = \"{exercises}\"\n"
+                + (f"book_url = {json.dumps(self.book_url)}\n" if self.book_url else ""))
 
 
 _FOUND: dict = {}  # (root, checks) -> assignments: a cache, keyed so two courses never mix

@@ -84,7 +84,9 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
 
 
 def grade_function(assignment: Assignment, gf: GradedFunction, student,
-                   reference: dict | None, tiers=(PUBLIC, HIDDEN)) -> FunctionResult:
+                   reference: dict | None, tiers=(PUBLIC, HIDDEN),
+                   book: str = "") -> FunctionResult:
+    """``book``: the address section links start from (``Course.book``)."""
     result = FunctionResult(name=gf.name, score=0,
                             max_score=sum(gf.points(t) for t in tiers))
     for tier in tiers:
@@ -97,12 +99,13 @@ def grade_function(assignment: Assignment, gf: GradedFunction, student,
         else:
             result.score += gf.points(tier)
     if result.failures:
-        result.review = str(gf.section)
+        result.review, result.review_url = gf.section.review(book), gf.section.link(book)
     return result
 
 
-def not_graded(gf: GradedFunction, tiers, why: str) -> FunctionResult:
+def not_graded(gf: GradedFunction, tiers, why: str, book: str = "") -> FunctionResult:
     """The result of a function that could not be graded (0 points, the reason)."""
     return FunctionResult(name=gf.name, score=0, max_score=sum(gf.points(t) for t in tiers),
                           failures=[Failure(NOT_GRADED, "", f"not graded: {why}.")],
-                          passed={t: False for t in tiers}, review=str(gf.section))
+                          passed={t: False for t in tiers}, review=gf.section.review(book),
+                          review_url=gf.section.link(book))

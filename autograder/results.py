@@ -51,6 +51,7 @@ class FunctionResult:
     failures: list = field(default_factory=list)  # of Failure
     passed: dict = field(default_factory=dict)  # tier -> bool
     review: str = ""  # "reread “…” in the book (…)"; set when something failed
+    review_url: str = ""  # the section's address in that sentence (a link in the feedback)
 
     @property
     def messages(self) -> list:
@@ -67,13 +68,14 @@ class FunctionResult:
     def to_json(self) -> dict:
         return {"name": self.name, "score": self.score, "max_score": self.max_score,
                 "passed": dict(self.passed), "review": self.review,
+                "review_url": self.review_url,
                 "failures": [asdict(f) for f in self.failures], "messages": self.messages}
 
     @classmethod
     def from_json(cls, data: dict) -> "FunctionResult":
         return cls(name=data["name"], score=int(data["score"]),
                    max_score=int(data["max_score"]), passed=dict(data.get("passed", {})),
-                   review=data.get("review", ""),
+                   review=data.get("review", ""), review_url=data.get("review_url", ""),
                    failures=[Failure(**f) for f in data.get("failures", [])])
 
 

@@ -30,8 +30,15 @@ class Section:
     def url(self) -> str:
         return f"{self.page}.html#{self.label}"
 
+    def link(self, book: str = "") -> str:
+        """Its address in the book at ``book`` (see ``Course.book``); relative without one."""
+        return book + self.url
+
+    def review(self, book: str = "") -> str:
+        return f"reread \u201c{self.title}\u201d in the book ({self.link(book)})"
+
     def __str__(self) -> str:
-        return f"reread \u201c{self.title}\u201d in the book ({self.url})"
+        return self.review()
 
 
 @dataclass(frozen=True)

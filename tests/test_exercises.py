@@ -44,6 +44,9 @@ def test_exercise_is_in_sync_with_solutions(name, tmp_path):
     assert _cells(new) == _cells(old), (
         f"exercises/{name}.ipynb is out of date with solutions/{name}.ipynb: "
         f"run `python3 course.py exercises` and commit the result")
+    # `autograder check` reads the assignment from here, whatever the copy is called
+    assert new["metadata"].get("autograder") == old["metadata"].get("autograder") \
+        == {"assignment": name}
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)

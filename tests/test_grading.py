@@ -209,7 +209,11 @@ def test_check_command_works_without_solutions(tmp_path):
 def test_check_command_bad_input(tmp_path):
     proc = autograder("check", str(tmp_path / "missing.ipynb"))
     assert proc.returncode == 2 and "no such notebook" in proc.stderr
-    other = write_notebook(exercise_notebook(A), tmp_path / "mine.ipynb")
+    # neither its metadata, its test cells nor its name say which assignment it is
+    nb = exercise_notebook(A)
+    del nb["metadata"]["autograder"]
+    nb["cells"] = [c for c in nb["cells"] if "_tests(" not in "".join(c["source"])]
+    other = write_notebook(nb, tmp_path / "mine.ipynb")
     proc = autograder("check", str(other))
     assert proc.returncode != 0 and "--assignment" in proc.stderr
     assert "Traceback" not in proc.stderr

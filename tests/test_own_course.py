@@ -28,7 +28,9 @@ pytestmark = pytest.mark.slow
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 # What neither `autograder check` nor the library may import: the extras' packages.
 BLOCKED = ("torch", "scipy", "matplotlib", "sklearn", "nbgrader", "nbclient", "nbconvert",
-           "ipykernel", "jupyter_book", "sphinx", "myst_nb")
+           "ipykernel", "jupyter_book", "sphinx", "myst_nb",
+           # the test tools (`dev`): a student's install does not have them
+           "pytest", "_pytest", "hypothesis", "playwright", "xdist")
 
 
 def write_notebook(code: str, path: Path) -> None:
@@ -128,6 +130,29 @@ def test_check_needs_no_extras(own_course):
                block=True)
     assert bad.returncode == 1 and "FAIL  double" in bad.stdout, bad.stdout + bad.stderr
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_a_student_install_has_no_test_tools():
+    """README's student set-up installs the extras of `course.py setup --student`, and those
+    name none of the test tools (nor the book's or nbgrader)."""
+    import importlib.util
+    import tomllib
+
+    assert "python3 course.py setup --student" in _readme_block("## Students:", "bash")
+    spec = importlib.util.spec_from_file_location("course_script", ROOT / "course.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(project["dependencies"])
+    for extra in script.STUDENT_EXTRAS:
+        wanted += project["optional-dependencies"][extra]
+    names = {re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower() for req in wanted}
+    assert "jupyterlab" in names and "torch" in names
+    tools = {re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower()
+             for extra in ("dev", "book", "grade") for req in
+             project["optional-dependencies"][extra]} - names
+    assert {"pytest", "hypothesis", "playwright", "nbgrader", "jupyter-book"} <= tools
+    assert not names & tools
 
 
 def test_grade_a_folder_of_notebooks(own_course):

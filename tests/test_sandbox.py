@@ -287,6 +287,9 @@ def test_the_zygote_preloads_what_the_notebooks_mention():
     assert heavy_packages(["def f(x):\n    import torch\n    return x",
                            "from scipy import special", "plt = __import__('matplotlib')"]) \
         == ["matplotlib", "scipy", "torch"]
+    # a docstring or a comment is not an import (06_attention's stub mentions torch.nn)
+    assert heavy_packages(['def f(x):\n    """As torch.nn.Conv2d; see scipy."""\n    # torch',
+                           "import numpy as np, sympy", "import torchvision"]) == ["sympy"]
 
 
 def test_packages_nobody_mentions_are_imported_by_the_student(tmp_path):

@@ -10,6 +10,7 @@ in it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,4 +105,59 @@ def release(name: str, output_dir: Path | None = None, layout: Course | None = N
         output_dir.mkdir(parents=True, exist_ok=True)
         target = output_dir / f"{name}.ipynb"
         shutil.copy(root / "release" / name / f"{name}.ipynb", target)
+    tag_assignment(target, name)
+    link_sections(target, name, layout)
     return target
+
+
+_LINK = re.compile(r"\]\(#([A-Za-z0-9_.:-]+)\)")  # [text](#label): a MyST cross-reference
+_LABEL = re.compile(r"^\(([A-Za-z0-9_.:-]+)\)=\s*$", re.M)  # (label)= before a heading
+
+
+def link_sections(path: Path, name: str, layout: Course) -> int:
+    """Make the notebook's section links ``[text](#sec-x)`` — which only the book resolves —
+    point at the chapter page and anchor in the course's published book (``book_url``), so
+    they work in Jupyter too. The pages are those of the assignment's sections; a label found
+    in none of them is left alone. Without a ``book_url`` nothing changes. Returns how many
+    links were rewritten."""
+    import nbformat
+
+    from ..spec import get_assignment
+
+    book = layout.book_url.rstrip("/")
+    if not book:
+        return 0
+    pages = {}
+    for page in sorted({gf.section.page for gf in get_assignment(name, layout).functions}):
+        try:
+            text = (layout.root / f"{page}.md").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        pages.update({label: page for label in _LABEL.findall(text)})
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    count = 0
+
+    def link(match: re.Match) -> str:
+        nonlocal count
+        page = pages.get(match.group(1))
+        if page is None:
+            return match.group(0)
+        count += 1
+        return f"]({book}/{page}.html#{match.group(1)})"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _LINK.sub(link, cell.source)
+    if count:
+        nbformat.write(nb, path)
+    return count
+
+
+def tag_assignment(path: Path, name: str) -> None:
+    """Say in the notebook's own metadata which assignment it is, so that ``autograder check``
+    knows it whatever the student's copy is called (``03_backprop-Copy1.ipynb``)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nb.metadata["autograder"] = {"assignment": name}
+    nbformat.write(nb, path)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 # The feedback is a list of blocks, rendered to Markdown and to HTML by the two functions below:
 # ("h1"|"h2", inline), ("p", inline), ("pre", text), ("table", header, rows), where an inline is a
-# list of (kind, text) with kind "text", "code" or "strong". Rendering HTML directly (everything
-# escaped) rather than through a Markdown parser keeps it cheap: one page per student.
+# list of (kind, text) with kind "text", "code", "strong" or "link" (an address). Rendering HTML
+# directly (everything escaped) rather than through a Markdown parser keeps it cheap: one page
+# per student.
 
 
 def _blocks(assignment, result) -> list:
@@ -38,7 +39,11 @@ def _blocks(assignment, result) -> list:
             blocks.append(("p", [("text", "All checks passed.")]))
             continue
         blocks += [("pre", failure.render()) for failure in f.failures]
-        if f.review:
+        if "://" in f.review_url:  # a book to link to (not just a path within it)
+            blocks.append(("p", [("text", f"To review: reread \u201c{gf.section.title}\u201d "
+                                          f"in the book, "), ("link", f.review_url),
+                                 ("text", ".")]))
+        elif f.review:
             blocks.append(("p", [("text", f"To review: {f.review}.")]))
     return blocks
 
@@ -52,6 +57,8 @@ def _md_inline(parts) -> str:
             out.append(f"{ticks}{pad}{text}{pad}{ticks}")
         elif kind == "strong":
             out.append(f"**{text}**")
+        elif kind == "link":
+            out.append(f"<{text}>")
         else:
             out.append(text)
     return "".join(out)
@@ -86,8 +93,9 @@ def markdown(assignment, result) -> str:
 
 def _html_inline(parts) -> str:
     tags = {"code": "code", "strong": "strong"}
-    return "".join(f"<{tags[k]}>{html.escape(t)}</{tags[k]}>" if k in tags else html.escape(t)
-                   for k, t in parts)
+    return "".join(f"<{tags[k]}>{html.escape(t)}</{tags[k]}>" if k in tags
+                   else f"<a href=\"{html.escape(t)}\">{html.escape(t)}</a>" if k == "link"
+                   else html.escape(t) for k, t in parts)
 
 
 _STYLE = ("body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"

@@ -68,13 +68,15 @@ def main(argv: list) -> int:
     except GraderFault as exc:
         _emit({"fatal": f"{exc} ({iso.detail})"})
         return 3
+    # Feedback goes to students: links to the published book first (`book_url`).
+    book = course.book(local_first=False)
     _emit({"ready": True})
 
     for line in sys.stdin:
         job = json.loads(line)
         try:
             record = grade_job(job, spec, tiers, reference, zygote, limits,
-                               float(config["cell_timeout"]))
+                               float(config["cell_timeout"]), book=book)
         except AuthorError as exc:  # a broken check: no grade from this run can be trusted
             _emit({"fatal": f"{type(exc).__name__}: {exc}"})
             return 3
@@ -93,7 +95,11 @@ def main(argv: list) -> int:
     return 0
 
 
-def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_timeout) -> dict:
+def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_timeout, *,
+              on_start=None, on_result=None, book: str = "") -> dict:
+    """Grade one notebook; ``on_start(name)`` before each function and
+    ``on_result(FunctionResult)`` after it (``autograder check`` prints them as they come).
+    ``book``: where section links point (``Course.book``)."""
     from ..evaluate import grade_function, not_graded
     from .submissions import clean_text
     from ..notebook import NotebookError, read_cells
@@ -134,19 +140,22 @@ def grade_job(job: dict, spec, tiers: tuple, reference, zygote, limits, cell_tim
                           f"with thousands of digits), so its functions could not be called")
             record["notes"].append(unreadable + ".")
         for gf in spec.functions:
+            if on_start:
+                on_start(gf.name)
             if unreadable:
-                record["functions"][gf.name] = not_graded(gf, tiers, unreadable).to_json()
-                continue
-            if session.over_budget():
+                result = not_graded(gf, tiers, unreadable, book)
+            elif session.over_budget():
                 record["status"] = "timeout"
-                record["functions"][gf.name] = not_graded(
-                    gf, tiers, f"the time limit for the whole notebook ({job['timeout']:g} s "
-                               f"of CPU time) was reached").to_json()
-                continue
-            t0 = time.monotonic()
-            result = grade_function(spec, gf, backend, reference, tiers)
-            record["check_seconds"] += time.monotonic() - t0
+                result = not_graded(gf, tiers, f"the time limit for the whole notebook "
+                                               f"({job['timeout']:g} s of CPU time) was reached",
+                                    book)
+            else:
+                t0 = time.monotonic()
+                result = grade_function(spec, gf, backend, reference, tiers, book)
+                record["check_seconds"] += time.monotonic() - t0
             record["functions"][gf.name] = result.to_json()
+            if on_result:
+                on_result(result)
     finally:
         session.close()
     record["notes"] = list(session.notes) + record["notes"]

@@ -2,8 +2,9 @@
 
 What ``autograder check`` runs on a student's laptop where the Linux sandbox is not available
 (macOS, Windows): the notebook's cells and the public checks in this one ordinary process —
-students have nothing to hide from themselves. Prints one JSON line: the functions' results and
-notes about cells that failed.
+students have nothing to hide from themselves. Prints JSON lines: ``{"checking": NAME}`` before
+each function, ``{"function": RESULT}`` after it, and last the whole record (the functions'
+results and notes about cells that failed).
 """
 
 from __future__ import annotations
@@ -36,11 +37,20 @@ def main(argv: list) -> int:
     module.__dict__["get_ipython"] = lambda: NoIPython()
     sys.modules["__main__"] = module
     _, log = run_cells(cells, module.__dict__, filename=os.path.basename(notebook))
-    functions = {gf.name: grade_function(spec, gf, module.__dict__, None, (PUBLIC,)).to_json()
-                 for gf in spec.functions}
-    real_stdout.write(json.dumps({"status": "ok", "notes": log.notes,
-                                  "functions": functions}) + "\n")
-    real_stdout.flush()
+
+    def emit(event: dict) -> None:
+        real_stdout.write(json.dumps(event) + "\n")
+        real_stdout.flush()
+
+    functions = {}
+    book = course.book(local_first=True)  # the student's own build of the book, if any
+    for gf in spec.functions:
+        # each function as it is checked: the command prints it at once
+        emit({"checking": gf.name})
+        functions[gf.name] = grade_function(spec, gf, module.__dict__, None, (PUBLIC,),
+                                            book).to_json()
+        emit({"function": functions[gf.name]})
+    emit({"status": "ok", "notes": log.notes, "functions": functions})
     return 0
 
 

@@ -10,19 +10,17 @@ checks for a student (sandboxed like grading on Linux; in a plain subprocess els
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bridge.feedback import file_stem
+from . import checking
+from .checking import UnknownAssignment, assignment_of
 from ..course import Course
 from ..results import Status, SubmissionResult
 from ..sandbox.confine import Limits
 from ..timing import STUDENT_CHECK
-from ..spec import HIDDEN, PUBLIC, Assignment, assignment_names
+from ..spec import HIDDEN, PUBLIC, Assignment
 from .pool import GraderError, Ledger, Settings, grade_all, isolation
 from .reports import to_csv, to_json
 from .submissions import clean_text, find_submissions
@@ -163,40 +161,35 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
 
 
 def infer_assignment(notebook: Path, given: str | None, course: Course | None = None) -> str:
+    """``given``, else what the notebook says it is (:func:`checking.assignment_of`)."""
     if given:
         return given
-    names = assignment_names(course or Course.find(notebook))
-    if notebook.stem in names:
-        return notebook.stem
-    raise UsageError(f"cannot tell which assignment {notebook.name} is; pass --assignment (one "
-                     f"of: {', '.join(names)}).")
+    try:
+        return assignment_of(notebook, course or Course.find(notebook))
+    except UnknownAssignment as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check(notebook: Path, spec: Assignment, *, timeout: float = STUDENT_CHECK,
-          plain: bool | None = None, course: Course | None = None) -> SubmissionResult:
+          plain: bool | None = None, course: Course | None = None, on_start=None,
+          on_result=None, sandbox: checking.Sandbox | None = None) -> SubmissionResult:
     """The public checks of one notebook. ``plain``: run them in an ordinary subprocess (the
-    default where the sandbox's fork server cannot run: not Linux, or no isolation here)."""
+    default where the sandbox's fork server cannot run: not Linux, or no isolation here).
+    ``on_start(name)`` is called as each function's checks begin, ``on_result(FunctionResult)``
+    as each ends. ``sandbox``: a :class:`checking.Sandbox` already started for this notebook
+    (the command starts it before it imports the checks); closed here."""
+    notebook = Path(notebook)
     course = course or Course.find(notebook)
     if plain is None:
-        plain = (not sys.platform.startswith("linux")
-                 or os.environ.get("AUTOGRADER_ISOLATION") == "none")
-    if not plain:
-        from .pool import grade_notebook
-
-        return grade_notebook(notebook, spec, tiers=(PUBLIC,), timeout=timeout, course=course)
-    cmd = [sys.executable, "-m", "autograder.grading.plain", str(notebook), spec.name,
-           json.dumps(course.to_json())]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              encoding="utf-8", errors="replace")
-        data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
-    except subprocess.TimeoutExpired:
-        data = {"status": "timeout", "notes": [f"checking stopped after {timeout:g} s."]}
-    except (json.JSONDecodeError, IndexError):
-        data = None
-    if data is None:
-        data = {"status": "crashed", "notes": ["the notebook ended the Python process "
-                                               "running the checks."]}
+        plain = checking.plain_by_default()
+    if plain and sandbox is not None:
+        sandbox.close()
+    if plain:
+        data = checking.plain(notebook, spec, course, timeout=timeout, on_start=on_start,
+                              on_result=on_result)
+    else:
+        data = checking.sandboxed(notebook, spec, timeout=timeout, course=course,
+                                  on_start=on_start, on_result=on_result, sandbox=sandbox)
     from .pool import _result_from
     from .submissions import Submission
 

@@ -2,7 +2,7 @@
 
 A grading run starts one zygote (through bwrap, see :mod:`autograder.sandbox.isolation`). It
 imports numpy, the check harness and whichever of torch, scipy, matplotlib and sympy the run's
-notebooks mention (:func:`heavy_packages`) once — seconds — and then serves the
+notebooks import (:func:`heavy_packages`) once — seconds — and then serves the
 *control* socket ``FD`` (SOCK_SEQPACKET): each message carries one socket, and the zygote forks
 a copy of itself that serves that socket for one grading worker. So the imports are paid once
 per run however many workers there are, and their memory is shared. A worker's copy exits when
@@ -211,18 +211,22 @@ HEAVY = {
 
 
 def heavy_packages(sources) -> list:
-    """The :data:`HEAVY` packages that any of these code cells mention (a word match, so an
-    import inside a function body counts too)."""
+    """The :data:`HEAVY` packages that these code cells import: in an import statement (one
+    inside a function body too), ``__import__("...")`` or ``import_module("...")``. A mention in
+    a docstring or a comment ("as torch.nn.Conv2d") does not count: preloading torch costs
+    every check seconds, and a student process imports what it really needs itself."""
     import re
 
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, HEAVY)) + r")\b")
-    return sorted(set(pattern.findall("\n".join(sources))))
+    name = r"(" + "|".join(map(re.escape, HEAVY)) + r")\b"
+    pattern = re.compile(rf"^[ \t]*(?:from[ \t]+{name}|import[ \t]+[^\n#]*?\b{name})"
+                         rf"|(?:__import__|import_module)\(\s*[\"']{name}", re.M)
+    return sorted({n for match in pattern.findall("\n".join(sources)) for n in match if n})
 
 
 def preload(heavy=()) -> None:
     """Import what student processes need, so that forks start ready: always numpy, the check
     harness and what running cells uses; of the :data:`HEAVY` packages, those the run's
-    notebooks mention (a student process imports anything else itself, as Python would)."""
+    notebooks import (a student process imports anything else itself, as Python would)."""
     import numpy  # noqa: F401
     import numpy.random  # noqa: F401 - numpy 2 imports it on first use
 
