@@ -147,9 +147,12 @@ def test_the_isolation_probe_is_remembered(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("AUTOGRADER_ISOLATION", raising=False)
+    from autograder.sandbox.isolation import Isolation
+
     probes = []
-    detect = probe_cache.detect
-    monkeypatch.setattr(probe_cache, "detect", lambda: probes.append(1) or detect())
+    # what a probe found (whether this machine has a sandbox or not)
+    found = Isolation("bwrap", "as uid 1000", "/usr/bin/bwrap", False)
+    monkeypatch.setattr(probe_cache, "detect", lambda: probes.append(1) or found)
     first, remembered = probe_cache.cached_detect()
     assert not remembered and len(probes) == 1
     again, remembered = probe_cache.cached_detect()
@@ -164,6 +167,11 @@ def test_the_isolation_probe_is_remembered(tmp_path, monkeypatch):
     assert probe_cache.cached_detect() == (first, False) and len(probes) == 3
     probe_cache.forget()
     assert probe_cache.cached_detect() == (first, False) and len(probes) == 4
+    # a probe that found no sandbox is not remembered: it may have failed only for a moment
+    probe_cache.forget()
+    found = Isolation("none", "bubblewrap could not start a sandbox (...)", "/usr/bin/bwrap")
+    assert probe_cache.cached_detect() == (found, False) and len(probes) == 5
+    assert probe_cache.cached_detect() == (found, False) and len(probes) == 6
 
 
 def test_a_stale_remembered_sandbox_is_probed_again(tmp_path, monkeypatch):

@@ -56,7 +56,10 @@ def cached_detect() -> tuple:
     except (OSError, ValueError, TypeError, KeyError):
         pass  # none yet, or unusable: probe
     iso = detect()
-    _save(path, {"key": want, "isolation": iso.to_json()})
+    if iso.mode != "none":
+        # Only a sandbox that started is remembered: a failed probe may have been a passing
+        # failure (a loaded machine), and is cheap to repeat when bwrap is missing.
+        _save(path, {"key": want, "isolation": iso.to_json()})
     return iso, False
 
 
