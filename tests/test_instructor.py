@@ -1,0 +1,228 @@
+"""`autograder grade` as an instructor uses it (issue 20): a summary table rather than JSON on
+standard output, Ctrl-C that resumes, one student regraded, a dry run, the LMS export, and the
+summary naming who crashed, timed out, could not be read or submitted nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.grading.reports import Final, histogram, summary, table, to_lms_csv
+from autograder.grading.submissions import EMPTY_FOLDER, find_submissions
+from autograder.results import FunctionResult, SubmissionResult
+from autograder.spec import get_assignment
+from tests.conftest import ROOT, exercise_notebook, filled_notebook, write_notebook
+
+A = "01_information"
+SPEC = get_assignment(A)
+
+
+def autograder(*args, cwd=ROOT, timeout=600):
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)
+
+
+def _result(student: str, score: int, status: str = "ok", notes=()) -> SubmissionResult:
+    functions = {gf.name: FunctionResult(gf.name, 0, gf.max_score) for gf in SPEC.functions}
+    first = SPEC.functions[0]
+    functions[first.name] = FunctionResult(first.name, min(score, first.max_score),
+                                           first.max_score)
+    return SubmissionResult(student, f"{student}.ipynb", score, SPEC.max_score, functions,
+                            notes=list(notes), status=status)
+
+
+# --- the summary, the table and the LMS export, on results made by hand ---------------------
+
+def test_summary_names_each_kind_of_trouble_and_the_distribution():
+    results = [_result("ann", 20), _result("ben", 12, "crashed"), _result("cy", 4, "timeout"),
+               _result("dee", 0, "unreadable", ["not valid notebook JSON"]),
+               _result("eve", 0, "unreadable", [EMPTY_FOLDER])]
+    text = summary(SPEC, results)
+    assert "crashed (graded without what crashed): ben" in text
+    assert "timed out: cy" in text
+    assert "could not be read: dee" in text and "empty submission folder: eve" in text
+    assert "1 could not be read" in text and "1 submitted an empty folder" in text
+    assert "mean 7.20, median 4 of 20" in text
+    first = SPEC.functions[0]
+    assert f"best  {first.max_score} of {first.max_score}" in text  # per function: best
+    assert sum(line.count("#") > 0 for line in histogram([20, 12, 4, 0, 0], 20)) == 4
+
+
+def test_histogram_counts_every_total_once():
+    lines = histogram([0, 0, 5, 19.5, 20, 20], 20, bins=4)
+    assert [int(line.split()[-1]) for line in lines] == [2, 1, 0, 3]
+    assert lines[-1].lstrip().startswith("[15, 20]")
+
+
+def test_table_and_lms_export_publish_the_gradebook_score():
+    results = [_result("ann", 20), _result("late", 20), _result("=cmd", 3)]
+    final = {"ann": Final(20.0), "late": Final(0.0, 20.0)}
+    rows = table(SPEC, results, final).splitlines()
+    assert rows[0].split() == ["student", "score", "status"]
+    assert rows[2].split()[:3] == ["late", "0/20", "ok;"] and "raw 20" in rows[2]
+    assert "late penalty 20" in rows[2]
+    lms = list(csv.reader(io.StringIO(to_lms_csv(SPEC, results, final))))
+    assert lms == [["student", "score", "max"], ["ann", "20", "20"], ["late", "0", "20"],
+                   ["'=cmd", "3", "20"]]  # a formula-like name stays text in a spreadsheet
+
+
+def test_an_empty_submission_folder_is_a_student_with_a_reason(tmp_path):
+    write_notebook(filled_notebook(A), tmp_path / "ann" / A / f"{A}.ipynb")
+    (tmp_path / "bob" / A).mkdir(parents=True)
+    subs, _ = find_submissions(tmp_path, A)
+    assert [(s.student, s.problem) for s in subs] == [("ann", ""), ("bob", EMPTY_FOLDER)]
+
+
+# --- the command -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class") / "notebooks"
+    write_notebook(filled_notebook(A), root / "alice.ipynb")
+    write_notebook(exercise_notebook(A), root / "bob.ipynb")
+    return root
+
+
+def test_standard_output_is_a_table_and_the_report_goes_where_asked(small_class, tmp_path):
+    out = tmp_path / "report.json"
+    proc = autograder("grade", str(small_class), "--assignment", A, "--jobs", "2",
+                      "--out", str(tmp_path / "o"), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert not proc.stdout.lstrip().startswith("{")
+    lines = [line.split() for line in proc.stdout.splitlines()]
+    assert ["alice", f"{SPEC.max_score}/{SPEC.max_score}", "ok"] in lines
+    assert ["bob", f"0/{SPEC.max_score}", "ok"] in lines
+    assert len(json.loads(out.read_text())["submissions"]) == 2
+    lms = (tmp_path / "o" / "grades-lms.csv").read_text().splitlines()
+    assert lms[0] == "student,score,max" and f"alice,{SPEC.max_score},{SPEC.max_score}" in lms
+    assert "SAWarning" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_one_student_regraded_dry_run_and_output_outside_the_submissions(small_class,
+                                                                          tmp_path):
+    out = tmp_path / "o"
+    first = autograder("grade", str(small_class), "--assignment", A, "--out", str(out), "-q",
+                       "--lms", str(tmp_path / "lms.csv"))
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "lms.csv").read_text() == (out / "grades-lms.csv").read_text()
+    # unchanged, yet regraded, alone; the class report keeps alice
+    proc = autograder("grade", str(small_class), "--assignment", A, "--out", str(out),
+                      "--student", "bob")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 notebooks: 1 graded now" in proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()[1:]] == ["bob"]
+    report = json.loads((out / "results.json").read_text())
+    assert {s["student"] for s in report["submissions"]} == {"alice", "bob"}
+    bad = autograder("grade", str(small_class), "--assignment", A, "--out", str(out),
+                     "--student", "zed")
+    assert bad.returncode == 2 and "'zed'" in bad.stderr and "Traceback" not in bad.stderr
+    # a dry run: why each would be graded, and nothing is
+    more = tmp_path / "more"
+    more.mkdir()
+    for name in ("alice", "bob"):
+        (more / f"{name}.ipynb").write_bytes((small_class / f"{name}.ipynb").read_bytes())
+    write_notebook(filled_notebook(A, {"entropy": "def entropy(p, base=2):\n    return 0"}),
+                   more / "bob.ipynb")
+    write_notebook(filled_notebook(A), more / "carol.ipynb")
+    mout = tmp_path / "mout"
+    assert autograder("grade", str(more), "--assignment", A, "--out", str(mout), "-q",
+                      "--student", "alice").returncode == 0
+    ledger = (mout / "ledger.jsonl").read_text()
+    dry = autograder("grade", str(more), "--assignment", A, "--out", str(mout), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    plan = {line.split()[1]: (line.split()[0], line) for line in dry.stdout.splitlines()}
+    assert plan["alice"][0] == "skip" and "unchanged" in plan["alice"][1]
+    assert plan["bob"][0] == "grade" and "new" in plan["bob"][1]
+    assert plan["carol"][0] == "grade" and "new" in plan["carol"][1]
+    (more / "alice.ipynb").write_text((more / "alice.ipynb").read_text() + "\n")
+    dry = autograder("grade", str(more), "--assignment", A, "--out", str(mout), "--dry-run")
+    assert "grade  alice  (changed" in dry.stdout, dry.stdout
+    assert (mout / "ledger.jsonl").read_text() == ledger  # nothing graded
+    inside = autograder("grade", str(more), "--assignment", A, "--out", str(more / "o"))
+    assert inside.returncode == 2 and "inside the submissions" in inside.stderr
+    assert not (more / "o").exists()
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path):
+    """SIGINT to the command's process group, as a terminal's Ctrl-C sends it."""
+    slow = ("import time\n_t = time.process_time()\n"
+            "while time.process_time() - _t < 2:\n    pass")
+    root = tmp_path / "notebooks"
+    for name in ("s1", "s2", "s3", "s4"):
+        nb = filled_notebook(A)
+        nb["cells"].insert(2, {"cell_type": "code", "metadata": {}, "outputs": [],
+                               "execution_count": None, "source": slow})
+        write_notebook(nb, root / f"{name}.ipynb")
+    cmd = [sys.executable, "-m", "autograder", "grade", str(root), "--assignment", A,
+           "--jobs", "1", "--out", str(tmp_path / "o")]
+    # As from a terminal: a shell without job control starts background commands with SIGINT
+    # ignored, and they pass that on; a terminal's Ctrl-C reaches the whole process group.
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = []
+    for line in proc.stderr:  # progress lines: one per notebook
+        seen.append(line)
+        if line.startswith("[1/4]"):
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=120)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "interrupted after " in err and "of 4; run again to resume" in err, err
+    assert "Traceback" not in err, err
+    done = int(err.split("interrupted after ")[1].split()[0])
+    assert 1 <= done < 4
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{4 - done} graded now, {done} unchanged" in again.stderr, again.stderr
+
+
+# --- the similarity report -----------------------------------------------------------------
+
+_ALICE = '''def log_softmax(z):
+    z = np.asarray(z, dtype=float)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    total = np.exp(shifted).sum(axis=-1, keepdims=True)
+    return shifted - np.log(total)'''
+# alice's, with other names, spacing and a comment that must not become markup in the page
+_BOB = '''def log_softmax(z):
+    # </pre><script>alert(1)</script>
+    scores = np.asarray(z,dtype = float)
+    moved  = scores - scores.max(axis=-1,keepdims=True)
+
+    s = np.exp(moved).sum(axis = -1, keepdims = True)
+    return moved - np.log(s)'''
+_CAROL = '''import math
+def log_softmax(z):
+    out = []
+    for row in np.atleast_2d(z):
+        m = max(row)
+        out.append([v - m - math.log(sum(math.exp(u - m) for u in row)) for v in row])
+    return np.array(out).reshape(np.shape(z))'''
+
+
+def test_similarity_flags_the_copied_pair_only(tmp_path):
+    root = tmp_path / "notebooks"
+    for name, code in (("alice", _ALICE), ("bob", _BOB), ("carol", _CAROL)):
+        write_notebook(filled_notebook(A, {"log_softmax": code}), root / f"{name}.ipynb")
+    write_notebook(exercise_notebook(A), root / "dan.ipynb")  # stubs are not compared
+    out = tmp_path / "report.html"
+    proc = autograder("similarity", str(root), "--assignment", A, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    flagged = [line for line in proc.stdout.splitlines() if line.startswith("log_softmax:")]
+    assert flagged == ["log_softmax: alice ~ bob (100%)"], proc.stdout
+    assert "dan" not in proc.stdout  # an untouched stub is nobody's copy
+    page = out.read_text()
+    assert "<script>" not in page and "&lt;/pre&gt;&lt;script&gt;" in page
+    assert "log_softmax</code>: 1 pair among 3 submissions" in page
+    assert not (root / "autograder-01_information").exists()  # grades untouched
