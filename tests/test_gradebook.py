@@ -30,7 +30,13 @@ def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
     due = datetime.datetime(2026, 1, 10, 12, 0, 0)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.update_or_create_assignment(A, duedate=due)
-    for student, nb, when in (("early", filled_notebook(A), due - datetime.timedelta(hours=1)),
+    early = filled_notebook(A)
+    early["cells"].insert(2, {"cell_type": "code", "metadata": {}, "outputs": [],
+                              "execution_count": None, "source": "raise ValueError('scratch')"})
+    for cell in early["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "entropy":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "loss 0.31\n"}]
+    for student, nb, when in (("early", early, due - datetime.timedelta(hours=1)),
                               ("late", filled_notebook(A), due + datetime.timedelta(days=1)),
                               ("blank", exercise_notebook(A), due)):
         path = write_notebook(nb, course / "submitted" / student / A / f"{A}.ipynb")
@@ -57,6 +63,10 @@ def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
         nbformat.validate(nbformat.read(course / "autograded" / student / A / f"{A}.ipynb",
                                         as_version=nbformat.NO_CONVERT))
     _one_source_of_truth(course)
+    # nbgrader's own feedback shows the student's outputs and how the notebook ran
+    nbgrader(course, "generate_feedback", A, "--force")
+    page = (course / "feedback" / "early" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "loss 0.31" in page and "Running your notebook" in page and "scratch" in page
 
 
 def _csv(path):
