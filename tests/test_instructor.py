@@ -226,3 +226,87 @@ def test_similarity_flags_the_copied_pair_only(tmp_path):
     assert "<script>" not in page and "&lt;/pre&gt;&lt;script&gt;" in page
     assert "log_softmax</code>: 1 pair among 3 submissions" in page
     assert not (root / "autograder-01_information").exists()  # grades untouched
+
+
+# --- the autograded notebook nbgrader's feedback and formgrader show -------------------------
+
+def test_autograded_notebook_keeps_the_students_outputs_and_the_run_notes(tmp_path):
+    from autograder.bridge.gradebook import autograded_notebook
+
+    nb = filled_notebook(A)
+    png = {"output_type": "display_data", "metadata": {},
+           "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"],
+                    "bad key": "x", "application/json": "not json"}}
+    for cell in nb["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid == "imports":  # released code the student ran unchanged
+            cell["outputs"] = [png]
+        elif gid == "entropy":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout",
+                                "text": ["loss 0.31\n", "loss 0.12\ud800\n"]}]
+        elif gid == "log_softmax":  # not an output nbformat knows: none kept
+            cell["outputs"] = [{"output_type": "html", "text": "<script>x()</script>"}]
+        elif gid == "entropy_public":  # a test cell: the checks' verdict replaces it
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "forged"}]
+    path = write_notebook(nb, tmp_path / f"{A}.ipynb")
+    functions = {gf.name: FunctionResult(gf.name, gf.max_score, gf.max_score,
+                                         passed={"public": True, "hidden": True})
+                 for gf in SPEC.functions}
+    result = SubmissionResult("ann", str(path), SPEC.max_score, SPEC.max_score, functions,
+                              notes=["cell 4 ended the Python process (segfault): skipped"])
+    out = autograded_notebook(SPEC, result, ROOT / "solutions" / f"{A}.ipynb")
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in out.cells}
+    assert by_id["entropy"].outputs[0]["text"] == "loss 0.31\nloss 0.12\ufffd\n"
+    assert by_id["imports"].outputs[0]["data"] == {"image/png": "iVBORw0KGgo=",
+                                                   "text/plain": "<Figure>"}
+    assert by_id["log_softmax"].outputs == []
+    assert "forged" not in json.dumps(by_id["entropy_public"].outputs)
+    assert "segfault" in out.cells[0].source and out.cells[0].cell_type == "markdown"
+    import nbformat
+
+    nbformat.validate(nbformat.from_dict(json.loads(json.dumps(out))))
+
+
+# --- the README's instructor walk-through, verbatim ------------------------------------------
+
+@pytest.mark.nbgrader
+def test_readme_grading_run_works_verbatim(tmp_path):
+    """The README's "A whole grading run" block, run as written (HOME in a temporary folder),
+    with three students collected where its comment says; its table is what the run prints."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("A whole grading run, in an nbgrader course directory"):]
+    script = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    before, after = script.split("# collect:", 1)
+    after = after.split("\n", 2)[2]  # the two comment lines about collecting
+    shown = re.search(r"the table of final scores:\n\n```\n(.*?)```", section, re.S).group(1)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home))
+
+    def bash(text: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["bash", "-ec", text], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc
+
+    bash(before)
+    submitted = home / "dl-course" / "submitted"
+    for student, nb, when in (("alice", filled_notebook(A), "2026-01-10 11:00:00.000000 UTC"),
+                              ("bob", filled_notebook(A), "2026-01-11 09:30:00.000000 UTC"),
+                              ("carol", exercise_notebook(A), "2026-01-10 10:00:00.000000 UTC")):
+        path = write_notebook(nb, submitted / student / A / f"{A}.ipynb")
+        (path.parent / "timestamp.txt").write_text(when)
+    lines = bash("source .venv/bin/activate\ncd ~/dl-course\n" + after).stdout.splitlines()
+    assert "grade  alice  (new)" in lines
+    start = lines.index(shown.splitlines()[0])
+    assert lines[start:start + 4] == shown.splitlines(), lines
+    course = home / "dl-course"
+    assert (course / "autograder" / A / "grades-lms.csv").read_text().splitlines() == \
+        ["student,score,max", f"alice,{SPEC.max_score},{SPEC.max_score}",
+         f"bob,0,{SPEC.max_score}", f"carol,0,{SPEC.max_score}"]
+    assert (course / "autograder" / A / "similarity.html").is_file()
+    assert (course / "feedback" / "bob" / A / f"{A}.html").is_file()
+    exported = (course / "grades.csv").read_text().splitlines()
+    assert any(row.split(",")[3] == "bob" and row.split(",")[-2] == "0.0" for row in exported)

@@ -244,20 +244,23 @@ class Writer:
     def final_scores(self, students) -> dict:
         """``{student: Final}``: each student's score as the gradebook has it now, with
         nbgrader's late penalty and any manual grades applied (what ``nbgrader export`` and
-        formgrader show). Students it does not hold are left out."""
-        from nbgrader.api import MissingEntry
+        formgrader show). Students it does not hold are left out. One query for the class."""
+        from nbgrader.api import Assignment, SubmittedAssignment
 
         from ..grading.reports import Final
 
-        self.gb.db.expire_all()  # manual grades may have been written by formgrader meanwhile
+        wanted = set(students)
+        query = (self.gb.db.query(SubmittedAssignment.student_id, SubmittedAssignment.score,
+                                  SubmittedAssignment.late_submission_penalty)
+                 .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+                 .filter(Assignment.name == self.spec.name))
+        if len(wanted) == 1:
+            query = query.filter(SubmittedAssignment.student_id == next(iter(wanted)))
         out = {}
-        for student in students:
-            try:
-                sub = self.gb.find_submission(self.spec.name, student)
-            except MissingEntry:
-                continue
-            penalty = float(sub.late_submission_penalty or 0.0)
-            out[student] = Final(max(0.0, float(sub.score) - penalty), penalty)
+        for student, score, penalty in query:
+            if student in wanted:
+                penalty = float(penalty or 0.0)
+                out[student] = Final(max(0.0, float(score or 0.0) - penalty), penalty)
         return out
 
     def record(self, result) -> Path:
