@@ -77,8 +77,11 @@ def test_table_and_lms_export_publish_the_gradebook_score():
 def test_an_empty_submission_folder_is_a_student_with_a_reason(tmp_path):
     write_notebook(filled_notebook(A), tmp_path / "ann" / A / f"{A}.ipynb")
     (tmp_path / "bob" / A).mkdir(parents=True)
-    subs, _ = find_submissions(tmp_path, A)
+    # a notebook in the wrong place is reported as not graded, not as an empty folder
+    write_notebook(filled_notebook(A), tmp_path / "cy" / A / "deeper" / f"{A}.ipynb")
+    subs, ignored = find_submissions(tmp_path, A)
     assert [(s.student, s.problem) for s in subs] == [("ann", ""), ("bob", EMPTY_FOLDER)]
+    assert [p.parts[-4] for p, _ in ignored] == ["cy"]
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -163,10 +163,12 @@ def find_submissions(root: str | os.PathLike, assignment: str) -> tuple:
     subs = []
     for student in sorted(per_student):
         subs += _choose(root, student, per_student[student], assignment, ignored)
-    # A student who collected an empty folder gets a row (0 points, and why), not silence.
+    # A student who collected an empty folder gets a row (0 points, and why), not silence. One
+    # whose folder holds notebooks elsewhere is not given one: they are reported as ignored.
+    holding = {nb.relative_to(root).parts[0] for nb in notebooks}
     with os.scandir(root) as entries:
         empty = sorted(e.name for e in entries
-                       if e.name not in per_student and e.is_dir(follow_symlinks=False)
+                       if e.name not in holding and e.is_dir(follow_symlinks=False)
                        and (root / e.name / assignment).is_dir()
                        and not (root / e.name / assignment).is_symlink())
     for student in empty:
