@@ -97,11 +97,14 @@ def _one_source_of_truth(course):
         grade = gb.find_submission_notebook(A, A, "blank").grades[0]
         grade.manual_score = 1
         gb.db.commit()
+    # a student new to a gradebook that has submissions made nbgrader's code warn (SAWarning)
+    write_notebook(filled_notebook(A), course / "submitted" / "newcomer" / A / f"{A}.ipynb")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course),
                            "--assignment", A, "--jobs", "1"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "0 graded now, 3 unchanged" in proc.stderr, proc.stderr
+    assert "1 graded now, 3 unchanged" in proc.stderr, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
     rows = _csv(out / "results.csv")
     assert rows["blank"]["score"] == "1" and rows["blank"]["raw_score"] == "0"
     table = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
@@ -114,7 +117,7 @@ def _one_source_of_truth(course):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "1 notebooks: 1 graded now" in proc.stderr, proc.stderr
-    assert set(_csv(out / "results.csv")) == {"early", "late", "blank"}
+    assert set(_csv(out / "results.csv")) == {"early", "late", "blank", "newcomer"}
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course), "--out",
                            str(course / "submitted" / "reports"), "--assignment", A],
                           capture_output=True, text=True, timeout=600)
