@@ -312,3 +312,22 @@ def test_readme_grading_run_works_verbatim(tmp_path):
     assert (course / "feedback" / "bob" / A / f"{A}.html").is_file()
     exported = (course / "grades.csv").read_text().splitlines()
     assert any(row.split(",")[3] == "bob" and row.split(",")[-2] == "0.0" for row in exported)
+
+
+def test_a_gradebook_without_the_assignment_is_told_without_nbgrader(tmp_path):
+    """Asked before any worker starts, so without importing nbgrader or nbformat (a second)."""
+    import sqlite3
+
+    db = tmp_path / "gradebook.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE assignment (id TEXT, name TEXT)")
+        con.execute("INSERT INTO assignment VALUES ('1', 'other')")
+    code = ("import sys\nfrom autograder.bridge.ready import NotReady, assignment_ready\n"
+            f"assignment_ready('sqlite:///{db}', 'other')\n"
+            f"try:\n    assignment_ready('sqlite:///{db}', '{A}')\n"
+            "except NotReady as exc:\n    print(exc)\n"
+            "print(sorted({'nbformat', 'nbgrader'} & set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    told, imported = proc.stdout.splitlines()
+    assert f"nbgrader generate_assignment {A}" in told and imported == "[]"

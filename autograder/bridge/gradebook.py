@@ -49,32 +49,6 @@ def check_ready(db_url: str, assignment: str) -> None:
                 f"generate_assignment {assignment}` in the course directory first.") from None
 
 
-def assignment_ready(db_url: str, assignment: str) -> None:
-    """:func:`check_ready`, answered for an SQLite gradebook with the standard library: opening
-    it with nbgrader (importing it, running alembic) takes a second, and this runs before any
-    worker starts."""
-    import sqlite3
-
-    if not db_url.startswith("sqlite:///"):
-        return check_ready(db_url, assignment)
-    path = Path(db_url[len("sqlite:///"):])
-    found = None
-    if path.is_file():
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                found = db.execute("SELECT 1 FROM assignment WHERE name = ?",
-                                   (assignment,)).fetchone()
-            finally:
-                db.close()
-        except sqlite3.Error:  # not a gradebook yet, or not one at all: nbgrader decides
-            return check_ready(db_url, assignment)
-    if found is None:
-        raise GradebookError(
-            f"assignment {assignment!r} is not in the gradebook {db_url}: run `nbgrader "
-            f"generate_assignment {assignment}` in the course directory first.")
-
-
 def _timestamp(submitted_dir: Path):
     """``(time, problem)``: the submission time nbgrader's ``collect`` wrote (None if there is
     no file), and what is wrong with the file if it cannot be used. The file is in the student's folder:

@@ -118,11 +118,11 @@ def _targets(req: GradeRequest, course: Path | None) -> tuple:
         if not source_nb.exists():
             raise UsageError(f"{source_nb} not found: is {course} an nbgrader course directory "
                              f"with this assignment in source/?")
-        from ..bridge.gradebook import GradebookError, assignment_ready
+        from ..bridge.ready import NotReady, assignment_ready
 
         try:
             assignment_ready(db_url, spec.name)  # before any worker starts
-        except GradebookError as exc:
+        except NotReady as exc:
             raise UsageError(str(exc)) from None
     return root, subs, ignored, out, db_url, source_nb, len(subs) < found
 
