@@ -4,6 +4,7 @@
     autograder grade PATH --assignment A           instructors: grade a class (see README)
     autograder release [A ...]                     maintainers: regenerate exercises/ (nbgrader)
     autograder init-course DIR                     instructors: an nbgrader course directory
+    autograder similarity PATH --assignment A      instructors: near-identical code, per function
 """
 
 from __future__ import annotations
@@ -153,10 +154,23 @@ def _check_summary(spec, result) -> int:
     return 0 if passed == n and result.status == Status.OK else 1
 
 
+def _quiet_nbgrader() -> None:
+    """nbgrader's gradebook code triggers SQLAlchemy warnings (its queries and relationships)
+    that say nothing to an instructor: those, and only those, are silenced."""
+    import warnings
+
+    try:
+        from sqlalchemy.exc import SADeprecationWarning, SAWarning
+    except ImportError:  # no [grade] extra: nothing from nbgrader to silence
+        return
+    warnings.filterwarnings("ignore", category=SAWarning)
+    warnings.filterwarnings("ignore", category=SADeprecationWarning)
+
+
 def cmd_grade(args) -> int:
     from .grading.progress import Progress
-    from .grading.reports import summary, to_csv, to_json
-    from .grading.run import GradeRequest, GraderError, UsageError, grade
+    from .grading.reports import summary, table, to_csv, to_json
+    from .grading.run import GradeRequest, GraderError, UsageError, grade, plan
     from .sandbox.confine import Limits
     from .grading.pool import Settings, isolation
 
@@ -168,10 +182,23 @@ def cmd_grade(args) -> int:
     req = GradeRequest(path=Path(args.path), assignment=spec, layout=course,
                        course=Path(args.course) if args.course else None, db=args.db,
                        out=Path(args.out) if args.out else None, jobs=args.jobs,
-                       force=args.force,
+                       force=args.force, students=tuple(args.student or ()),
+                       lms=Path(args.lms) if args.lms else None,
                        settings=Settings(timeout=args.timeout, cell_timeout=args.cell_timeout,
                                          limits=Limits(memory_mb=args.memory_mb)),
                        cluster=_cluster_target(args))
+    if args.dry_run:
+        try:
+            planned = plan(req)
+        except (UsageError, GraderError) as exc:
+            return _fail(str(exc))
+        for p in planned:
+            print(f"{p.action:<5}  {_safe(p.student)}  ({_safe(p.why)})")
+        n = sum(p.action == "grade" for p in planned)
+        print(f"{n} of {len(planned)} notebooks would be graded (dry run: nothing was).",
+              file=sys.stderr)
+        return 0
+    _quiet_nbgrader()
     warning = isolation().warning()
     if warning:
         print(_paint(f"autograder: {warning}", "1;31", _use_color(sys.stderr)), file=sys.stderr)
@@ -189,6 +216,12 @@ def cmd_grade(args) -> int:
         run = grade(req, on_result=lambda result: progress[0].update(result), on_start=on_start)
     except (UsageError, GraderError) as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        # Everything finished so far is in the ledger and the gradebook: a rerun resumes.
+        done, total = (progress[0].done, progress[0].total) if progress else (0, 0)
+        print(f"\nautograder: interrupted after {done} of {total}; run again to resume",
+              file=sys.stderr)
+        return 130
     for path, why in run.ignored:
         print(f"autograder: not graded: {_safe(path)} ({_safe(why)})", file=sys.stderr)
     for note in run.isolation_notes:
@@ -196,16 +229,55 @@ def cmd_grade(args) -> int:
         kind = "" if note.startswith("limits per student") else "warning: "
         print(f"autograder: {kind}{_safe(note, newlines=True)}", file=sys.stderr)
     print(f"results in {_safe(run.out)}", file=sys.stderr)
-    print(summary(spec, run.results), file=sys.stderr)
-    text = to_json(spec, run.results) if args.format == "json" else to_csv(spec, run.results)
+    print(summary(spec, run.results, run.final), file=sys.stderr)
+    fmt = args.format or (("csv" if args.output.endswith(".csv") else "json")
+                          if args.output else None)
     if args.output:
+        text = (to_json(spec, run.results, run.final) if fmt == "json"
+                else to_csv(spec, run.results, run.final))
         Path(args.output).write_text(text, encoding="utf-8", errors="replace")
         print(f"wrote {args.output}", file=sys.stderr)
-    elif not args.quiet:
+    if args.quiet:
+        return 0
+    if args.format and not args.output:
+        text = (to_json(spec, run.results, run.final) if fmt == "json"
+                else to_csv(spec, run.results, run.final))
         # JSON escapes C0 controls but neither DEL nor C1 (\x9b is CSI), and CSV none: a
         # terminal gets them escaped; a pipe or file gets the report unchanged
         text = _safe(text, newlines=True) if sys.stdout.isatty() else text
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        print(table(spec, run.results, run.final))
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    from .grading.similarity import SimilarityError, compare, page, text
+
+    path = Path(args.path)
+    try:
+        course = Course.find(path)
+        spec = get_assignment(args.assignment, course)
+    except (KeyError, CourseError) as exc:
+        return _fail(str(exc.args[0]))
+    if not 0 < args.threshold <= 1:
+        return _fail(f"--threshold must be in (0, 1], not {args.threshold:g}")
+    nbgrader_course = (path / "submitted").is_dir() and (path / "nbgrader_config.py").exists()
+    root = path / "submitted" if nbgrader_course else path
+    out = Path(args.out) if args.out else (
+        path / "autograder" / spec.name / "similarity.html" if nbgrader_course
+        else (root.parent if root.is_file() else root.resolve().parent)
+        / f"similarity-{spec.name}.html")
+    try:
+        report = compare(root, spec, args.threshold)
+    except SimilarityError as exc:
+        return _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page(report), encoding="utf-8", errors="replace")
+    print(text(report))
+    for student, why in report.unreadable:
+        print(f"autograder: not compared: {_safe(student)} ({_safe(why)})", file=sys.stderr)
+    print(f"wrote {_safe(out)}", file=sys.stderr)
     return 0
 
 
@@ -275,9 +347,20 @@ def build_parser() -> argparse.ArgumentParser:
                                  "makes re-runs resumable (default: COURSE/autograder/A, or "
                                  "autograder-A next to PATH)")
     g.add_argument("--force", action="store_true", help="regrade notebooks graded before")
-    g.add_argument("--format", choices=("json", "csv"), default="json")
-    g.add_argument("--output", "-o", help="also write the report here instead of standard output")
-    g.add_argument("--quiet", "-q", action="store_true", help="no report on standard output")
+    g.add_argument("--student", action="append", metavar="NAME",
+                   help="grade only this student (repeatable); implies --force for them: "
+                        "they are regraded even if unchanged, the others are left as they are")
+    g.add_argument("--dry-run", action="store_true",
+                   help="list what would be graded and why (new, changed, unchanged), and "
+                        "grade nothing")
+    g.add_argument("--format", choices=("json", "csv"),
+                   help="print the full report in this format instead of the summary table")
+    g.add_argument("--output", "-o", help="also write the full report here (JSON, or CSV for a "
+                                          "name ending .csv, unless --format says)")
+    g.add_argument("--lms", metavar="FILE",
+                   help="also write the LMS export (student,score,max; Canvas and Moodle "
+                        "import it) here; it is always written to OUT/grades-lms.csv")
+    g.add_argument("--quiet", "-q", action="store_true", help="nothing on standard output")
     g.add_argument("--jobs", "-j", type=int, default=0,
                    help="parallel workers (default: cores; with --scheduler, the cluster's)")
     where = g.add_mutually_exclusive_group()
@@ -293,6 +376,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--memory-mb", type=int, default=MEMORY_MB,
                    help=f"memory per student process (default {MEMORY_MB})")
     g.set_defaults(func=cmd_grade)
+
+    m = sub.add_parser("similarity", help="pairs of submissions with near-identical code for a "
+                                          "graded function (never affects grades)")
+    m.add_argument("path", help="a folder of notebooks, an nbgrader submitted/ tree, or an "
+                                "nbgrader course directory")
+    m.add_argument("--assignment", required=True, help="assignment id")
+    m.add_argument("--out", help="the HTML report (default: COURSE/autograder/A/similarity.html, "
+                                 "or similarity-A.html next to PATH)")
+    m.add_argument("--threshold", type=float, default=0.8,
+                   help="share of each side's normalised code found in the other (default 0.8)")
+    m.set_defaults(func=cmd_similarity)
 
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
     r.add_argument("assignments", nargs="*")

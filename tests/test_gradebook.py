@@ -4,6 +4,7 @@ course's nbgrader_config.py, and nbgrader's "No response." comments on untouched
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 import sys
 
@@ -29,7 +30,13 @@ def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
     due = datetime.datetime(2026, 1, 10, 12, 0, 0)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.update_or_create_assignment(A, duedate=due)
-    for student, nb, when in (("early", filled_notebook(A), due - datetime.timedelta(hours=1)),
+    early = filled_notebook(A)
+    early["cells"].insert(2, {"cell_type": "code", "metadata": {}, "outputs": [],
+                              "execution_count": None, "source": "raise ValueError('scratch')"})
+    for cell in early["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "entropy":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "loss 0.31\n"}]
+    for student, nb, when in (("early", early, due - datetime.timedelta(hours=1)),
                               ("late", filled_notebook(A), due + datetime.timedelta(days=1)),
                               ("blank", exercise_notebook(A), due)):
         path = write_notebook(nb, course / "submitted" / student / A / f"{A}.ipynb")
@@ -55,6 +62,66 @@ def test_late_penalty_and_comments_come_from_nbgrader(tmp_path):
     for student in ("early", "late", "blank"):  # written without nbformat's own validation
         nbformat.validate(nbformat.read(course / "autograded" / student / A / f"{A}.ipynb",
                                         as_version=nbformat.NO_CONVERT))
+    _one_source_of_truth(course)
+    # nbgrader's own feedback shows the student's outputs and how the notebook ran
+    nbgrader(course, "generate_feedback", A, "--force")
+    page = (course / "feedback" / "early" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "loss 0.31" in page and "Running your notebook" in page and "scratch" in page
+
+
+def _csv(path):
+    import csv
+
+    return {row["student"]: row for row in csv.DictReader(path.open(encoding="utf-8"))}
+
+
+def _one_source_of_truth(course):
+    """Our reports publish the gradebook's final scores (late penalty, manual grades), with the
+    checks' own points as the raw score; a later manual grade shows up on the next run."""
+    from nbgrader.api import Gradebook
+
+    out = course / "autograder" / A
+    rows = _csv(out / "results.csv")
+    assert rows["late"]["score"] == "0" and rows["late"]["raw_score"] == str(SPEC.max_score)
+    assert rows["late"]["late_penalty"] == str(SPEC.max_score)
+    assert rows["early"]["score"] == rows["early"]["raw_score"] == str(SPEC.max_score)
+    lms = _csv(out / "grades-lms.csv")
+    assert lms["late"] == {"student": "late", "score": "0", "max": str(SPEC.max_score)}
+    report = {s["student"]: s for s in json.loads((out / "results.json").read_text())[
+        "submissions"]}
+    assert report["late"]["score"] == 0 and report["late"]["raw_score"] == SPEC.max_score
+    late_feedback = (out / "feedback" / "late.md").read_text()
+    assert f"0 / {SPEC.max_score} (the checks gave {SPEC.max_score}" in late_feedback
+    # the instructor gives "blank" a point by hand in formgrader
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grade = gb.find_submission_notebook(A, A, "blank").grades[0]
+        grade.manual_score = 1
+        gb.db.commit()
+    # a student new to a gradebook that has submissions made nbgrader's code warn (SAWarning)
+    write_notebook(filled_notebook(A), course / "submitted" / "newcomer" / A / f"{A}.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course),
+                           "--assignment", A, "--jobs", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 graded now, 3 unchanged" in proc.stderr, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
+    rows = _csv(out / "results.csv")
+    assert rows["blank"]["score"] == "1" and rows["blank"]["raw_score"] == "0"
+    table = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+    assert table["blank"].split()[1] == f"1/{SPEC.max_score}" and "raw 0" in table["blank"]
+    assert "1 / " in (out / "feedback" / "blank.md").read_text()
+    # PATH inside submitted/ with --course: that student alone
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade",
+                           str(course / "submitted" / "early"), "--course", str(course),
+                           "--assignment", A, "--jobs", "1", "--force"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 notebooks: 1 graded now" in proc.stderr, proc.stderr
+    assert set(_csv(out / "results.csv")) == {"early", "late", "blank", "newcomer"}
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(course), "--out",
+                           str(course / "submitted" / "reports"), "--assignment", A],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "inside the submissions" in proc.stderr, proc.stderr
 
 
 def test_an_assignment_missing_from_the_gradebook_stops_the_run_with_a_reason(tmp_path):
@@ -67,4 +134,5 @@ def test_an_assignment_missing_from_the_gradebook_stops_the_run_with_a_reason(tm
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
     assert "generate_assignment" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "Grading" not in proc.stderr, proc.stderr  # told before any worker started
     assert not (course / "autograded").exists()

@@ -20,10 +20,24 @@ from pathlib import Path
 # per student.
 
 
-def _blocks(assignment, result) -> list:
+def _score(result, final) -> str:
+    """The score line: the gradebook's final score where there is one (the one published),
+    saying how it differs from the checks' points."""
+    if final is None:
+        return f" {result.score} / {result.max_score}"
+    shown = int(final.score) if float(final.score).is_integer() else round(final.score, 2)
+    text = f" {shown} / {result.max_score}"
+    if shown != result.score:
+        why = (f"a late-submission penalty of {final.late_penalty:g}" if final.late_penalty
+               else "grades changed by your instructor")
+        text += f" (the checks gave {result.score}; {why})"
+    return text
+
+
+def _blocks(assignment, result, final=None) -> list:
     blocks = [("h1", [("text", f"Feedback: {assignment.title} ({assignment.name})")]),
               ("p", [("strong", "Student:"), ("text", " "), ("code", result.student)]),
-              ("p", [("strong", "Score:"), ("text", f" {result.score} / {result.max_score}")])]
+              ("p", [("strong", "Score:"), ("text", _score(result, final))])]
     if result.notes:
         blocks += [("h2", [("text", "Running your notebook")]), ("pre", "\n".join(result.notes))]
     rows = [[[("code", gf.name)], [("text", f"{result.functions[gf.name].score} / "
@@ -72,9 +86,9 @@ def _fence(text: str) -> list:
     return [fence + "text", text, fence]
 
 
-def markdown(assignment, result) -> str:
+def markdown(assignment, result, final=None) -> str:
     lines = []
-    for block in _blocks(assignment, result):
+    for block in _blocks(assignment, result, final):
         kind = block[0]
         if kind in ("h1", "h2"):
             lines += [("#" if kind == "h1" else "##") + " " + _md_inline(block[1]), ""]
@@ -103,10 +117,10 @@ _STYLE = ("body{font-family:sans-serif;max-width:52em;margin:2em auto;line-heigh
           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}")
 
 
-def page(assignment, result) -> str:
+def page(assignment, result, final=None) -> str:
     """The feedback as a standalone HTML page; every text in it is escaped."""
     body = []
-    for block in _blocks(assignment, result):
+    for block in _blocks(assignment, result, final):
         kind = block[0]
         if kind in ("h1", "h2", "p"):
             body.append(f"<{kind}>{_html_inline(block[1])}</{kind}>")
@@ -134,14 +148,15 @@ def file_stem(student: str) -> str:
     return safe or "student"
 
 
-def write(assignment, result, directory: Path) -> tuple:
-    """Write ``<student>.md`` and ``<student>.html`` into ``directory``; return both paths."""
+def write(assignment, result, directory: Path, final=None) -> tuple:
+    """Write ``<student>.md`` and ``<student>.html`` into ``directory``; return both paths.
+    ``final``: the gradebook's final score (``reports.Final``), if there is one."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = markdown(assignment, result)
+    text = markdown(assignment, result, final)
     stem = file_stem(result.student)
     md, out = directory / f"{stem}.md", directory / f"{stem}.html"
     # errors="replace": the texts are cleaned when results are made, but a file that cannot be
     # written must never stop the run.
     md.write_text(text, encoding="utf-8", errors="replace")
-    out.write_text(page(assignment, result), encoding="utf-8", errors="replace")
+    out.write_text(page(assignment, result, final), encoding="utf-8", errors="replace")
     return md, out

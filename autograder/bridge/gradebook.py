@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -214,6 +215,28 @@ class Writer:
             return False
         return abs(auto - float(result.score)) < 1e-9
 
+    def final_scores(self, students) -> dict:
+        """``{student: Final}``: each student's score as the gradebook has it now, with
+        nbgrader's late penalty and any manual grades applied (what ``nbgrader export`` and
+        formgrader show). Students it does not hold are left out. One query for the class."""
+        from nbgrader.api import Assignment, SubmittedAssignment
+
+        from ..grading.reports import Final
+
+        wanted = set(students)
+        query = (self.gb.db.query(SubmittedAssignment.student_id, SubmittedAssignment.score,
+                                  SubmittedAssignment.late_submission_penalty)
+                 .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+                 .filter(Assignment.name == self.spec.name))
+        if len(wanted) == 1:
+            query = query.filter(SubmittedAssignment.student_id == next(iter(wanted)))
+        out = {}
+        for student, score, penalty in query:
+            if student in wanted:
+                penalty = float(penalty or 0.0)
+                out[student] = Final(max(0.0, float(score or 0.0) - penalty), penalty)
+        return out
+
     def record(self, result) -> Path:
         """Store one result (committed at once); returns the autograded notebook's path."""
         import nbgrader.preprocessors.latesubmissions as late
@@ -268,16 +291,20 @@ def autograded_notebook(spec, result, source):
     if isinstance(source, (str, Path)):
         source = nbformat.read(str(source), as_version=4)
     student_cells = {}
+    outputs = {}  # grade_id, or ("source", text) for an ungraded cell -> the student's outputs
     try:
         submitted = json.loads(read_regular_file(Path(result.notebook)).decode("utf-8"))
         for cell in submitted.get("cells", []):
             meta = cell.get("metadata", {}).get("nbgrader", {})
             gid = meta.get("grade_id")
+            src = cell.get("source", "")
+            src = clean_text("".join(map(str, src)) if isinstance(src, list) else str(src))
             if meta.get("solution") and isinstance(gid, str):  # the last one wins, as in Python
-                src = cell.get("source", "")
-                src = "".join(map(str, src)) if isinstance(src, list) else str(src)
                 # "\ud800" in the JSON: nbgrader's checksum and the file need encodable text
-                student_cells[gid] = clean_text(src)
+                student_cells[gid] = src
+            if cell.get("cell_type") == "code" and not meta.get("grade"):
+                outputs[gid if meta.get("solution") and isinstance(gid, str)
+                        else ("source", src)] = _outputs(cell.get("outputs"))
     except Exception:  # noqa: BLE001 - unreadable: the feedback shows the notes instead
         pass
     tiers = {f"{gf.name}_{t}": (gf, t) for gf in spec.functions for t in (PUBLIC, HIDDEN)}
@@ -288,7 +315,11 @@ def autograded_notebook(spec, result, source):
             cell.source = student_cells.get(gid, "# (this cell is missing from the submission)")
         if cell.cell_type != "code":
             continue
-        cell.outputs, cell.execution_count = [], None
+        cell.execution_count = None
+        # The student's own outputs (training curves, prints) stay where they ran: a solution
+        # cell's by its id, an ungraded cell's if the student left its code as released.
+        cell.outputs = [] if meta.get("grade") and not meta.get("solution") else \
+            outputs.get(gid if meta.get("solution") else ("source", cell.source), [])
         if gid in tiers:
             gf, tier = tiers[gid]
             fr = result.functions[gf.name]
@@ -307,6 +338,55 @@ def autograded_notebook(spec, result, source):
             "**Running your notebook:**\n\n" + "\n".join(f"- `{_code(n)}`" for n in result.notes)))
     source.metadata["autograder"] = {"graded": datetime.datetime.now().isoformat(timespec="seconds")}
     return source
+
+
+MAX_OUTPUT_BYTES = 2**20  # of one cell's outputs kept in the autograded notebook
+_MIME = re.compile(r"[\w.+-]+/[\w.+-]+\Z", re.ASCII)
+_JSON_MIME = re.compile(r"application/(.*\+)?json\Z")  # nbformat: these hold JSON, not text
+
+
+def _outputs(raw) -> list:
+    """A submitted cell's outputs that are well formed (nbformat 4), as text that can be
+    encoded; none if they are malformed or larger than ``MAX_OUTPUT_BYTES`` together. They are
+    what nbgrader's own autograde keeps, and what its feedback and formgrader show."""
+    if not isinstance(raw, list):
+        return []
+    kept = []
+    for out in raw:
+        if not isinstance(out, dict):
+            return []
+        kind = out.get("output_type")
+        if kind == "stream":
+            fields = {"name": "stdout" if out.get("name") != "stderr" else "stderr",
+                      "text": _text(out.get("text"))}
+        elif kind in ("display_data", "execute_result"):
+            data = out.get("data")
+            if not isinstance(data, dict):
+                return []
+            fields = {"data": {k: v if _JSON_MIME.match(k) else _text(v)
+                               for k, v in data.items()
+                               if isinstance(k, str) and _MIME.match(k)
+                               and (isinstance(v, (dict, list)) or not _JSON_MIME.match(k))},
+                      "metadata": {}}
+            if kind == "execute_result":
+                fields["execution_count"] = None
+        elif kind == "error":
+            tb = out.get("traceback")
+            fields = {"ename": _text(out.get("ename")), "evalue": _text(out.get("evalue")),
+                      "traceback": [_text(t) for t in tb] if isinstance(tb, list) else []}
+        else:
+            return []
+        kept.append(dict(fields, output_type=kind))
+    text = clean_text(json.dumps(kept, ensure_ascii=False))
+    if len(text.encode("utf-8", "replace")) > MAX_OUTPUT_BYTES:
+        return []
+    return [_output(**o) for o in json.loads(text)]
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return "".join(map(str, value))
+    return "" if value is None else str(value)
 
 
 def _output(**fields):

@@ -31,6 +31,7 @@ from ..timing import CELL_CPU, NOTEBOOK_CPU, wall_backstop
 from ..sandbox.isolation import MALLOC_ENV, PACKAGE, Isolation, detect, module_command
 from ..sandbox.session import ForkServer
 from ..spec import HIDDEN, PUBLIC, Assignment
+from .interrupt import uninterrupted
 from .submissions import Submission, clean_text
 
 NOTEBOOK_TIMEOUT = NOTEBOOK_CPU  # CPU seconds for one whole notebook, cells and checks together
@@ -360,17 +361,20 @@ class _Recorder:
         if not wait and self.prepared and self.prepared[0].is_alive():
             return
         self.check_prepared(wait=True)
-        ledger = self.ledger
         while self.backlog:
-            i, result, record_it = self.backlog.pop(0)
-            if self.on_result:  # first: the ledger only lists results that were fully recorded
-                self.on_result(result)
-            if record_it and ledger is not None and result.status != Status.ERROR:
-                # errors are retried next run; a run without isolation is never reused
-                ledger.record(_key(self.submissions[i]), self.gkey, result,
-                              trusted=self.trusted)
-            elif record_it and ledger is not None and breached(result):
-                ledger.mark_breached()
+            with uninterrupted():  # Ctrl-C: after this result is recorded and in the ledger
+                self._tell_one(*self.backlog.pop(0))
+
+    def _tell_one(self, i: int, result: SubmissionResult, record_it: bool) -> None:
+        ledger = self.ledger
+        if self.on_result:  # first: the ledger only lists results that were fully recorded
+            self.on_result(result)
+        if record_it and ledger is not None and result.status != Status.ERROR:
+            # errors are retried next run; a run without isolation is never reused
+            ledger.record(_key(self.submissions[i]), self.gkey, result,
+                          trusted=self.trusted)
+        elif record_it and ledger is not None and breached(result):
+            ledger.mark_breached()
 
 
 def _plan(submissions: list, ledger: Ledger | None, gkey: str, settings: Settings,

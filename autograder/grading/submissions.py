@@ -29,6 +29,8 @@ from pathlib import Path
 
 MAX_DEPTH = 16  # folders below the graded folder; deeper ones are reported, not walked
 MAX_ENTRIES = 100_000  # files and folders looked at in one walk
+# The problem of a student whose assignment folder holds no notebook (reports count them apart)
+EMPTY_FOLDER = "the submission folder holds no notebook"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # C0 and C1 controls and DEL: ESC starts ANSI/OSC sequences (OSC 52 writes the clipboard), CR
@@ -161,6 +163,19 @@ def find_submissions(root: str | os.PathLike, assignment: str) -> tuple:
     subs = []
     for student in sorted(per_student):
         subs += _choose(root, student, per_student[student], assignment, ignored)
+    # A student who collected an empty folder gets a row (0 points, and why), not silence. One
+    # whose folder holds notebooks elsewhere is not given one: they are reported as ignored.
+    holding = {nb.relative_to(root).parts[0] for nb in notebooks}
+    with os.scandir(root) as entries:
+        empty = sorted(e.name for e in entries
+                       if e.name not in holding and e.is_dir(follow_symlinks=False)
+                       and (root / e.name / assignment).is_dir()
+                       and not (root / e.name / assignment).is_symlink())
+    for student in empty:
+        subs.append(Submission(student_id(student),
+                               root / student / assignment / f"{assignment}.ipynb",
+                               EMPTY_FOLDER))
+    subs.sort(key=lambda sub: sub.student)
     return subs, ignored
 
 
