@@ -494,8 +494,37 @@ def same(a: Any, b: Any, depth: int = 0) -> bool:
 # Converting and comparing outputs
 
 
+def _kind_of(x: Any) -> str:
+    """What a returned value is, in a student's words: "a list", "a torch Tensor", ..."""
+    if type(x).__name__ == "Tensor" and type(x).__module__.startswith("torch"):
+        return "a torch Tensor"
+    return describe_type(x)
+
+
+def returned_array(x: Any, what: str) -> Any:
+    """The one rule on what a graded function hands back (COURSE_PLAN: NumPy arrays, float64;
+    scalars as Python numbers or NumPy scalars): every check, public or hidden, applies it
+    through :func:`as_float_array`, so a list, a tuple or a torch tensor gets the same message
+    for every function and every size, and a float32 result is told that it is float32."""
+    if isinstance(x, (list, tuple)) or _kind_of(x) == "a torch Tensor":
+        how = ("t.detach().numpy()" if _kind_of(x) == "a torch Tensor"
+               else "np.array(...) of it, or NumPy operations throughout")
+        raise CheckFailure(f"{what} should be a NumPy array, but it is {_kind_of(x)}. "
+                           f"Return a NumPy array ({how}): graded functions in this course "
+                           f"return NumPy arrays.")
+    dtype = getattr(x, "dtype", None)
+    if (isinstance(x, (np.ndarray, np.generic)) and dtype.kind == "f"
+            and dtype.itemsize < 8):
+        raise CheckFailure(f"{what} is {dtype.name}, but the course computes in float64: "
+                           f"{dtype.name} keeps only about {np.finfo(dtype).precision} "
+                           f"significant digits, too few for these checks. Do not convert to "
+                           f"{dtype.name} (dtype=np.{dtype.name}, .astype, torch's .float()).")
+    return x
+
+
 def as_float_array(x: Any, what: str) -> np.ndarray:
     """Convert a returned value to a float64 array, or fail with a message saying what came back."""
+    returned_array(x, what)
     if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
         raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
                            f"{describe_type(x)} ({fmt(x)}).")
@@ -515,6 +544,19 @@ def as_float_array(x: Any, what: str) -> np.ndarray:
         raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
                            f"{describe_type(x)} and cannot be converted to one.") from None
     return arr
+
+
+def single_gradient(got: Any, what: str) -> np.ndarray:
+    """A backward of a one-input forward returns dx itself. Only a container holding one
+    array is told "not `(dx,)`"; anything else that is not an array (a nested list from
+    ``.tolist()``, whatever its size) gets :func:`returned_array`'s message."""
+    if (isinstance(got, (tuple, list)) and len(got) == 1
+            and not isinstance(got[0], (tuple, list))):
+        wrapped = "(dx,)" if isinstance(got, tuple) else "[dx]"
+        raise CheckFailure(f"{what} should be the array dx itself, but it is a "
+                           f"{type(got).__name__} holding one array: return `dx`, not "
+                           f"`{wrapped}`.")
+    return as_float_array(got, what)
 
 
 def as_scalar(x: Any, what: str) -> float:

@@ -31,8 +31,9 @@ import math
 
 import numpy as np
 
+from ..calls import describe_type
 from ..checks import (CheckFailure, Context, as_float_array, check_shape, compare,
-                      compare_scaled, fmt, unpack)
+                      compare_scaled, fmt, returned_array, unpack)
 from ..spec import Assignment, GradedFunction, lazy_module
 from ._shared import agree, cache_of, gradient_check, grader_work, grads, sections
 
@@ -414,18 +415,21 @@ def backward_torch(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------
 # causal_mask
 
-CAUSAL_HINT = ("mask[i, j] is True when query i may attend to key j, i.e. when j ≤ i: on AND "
-               "below the diagonal (np.tril of a (T, T) array of True).")
+# Hints name the idea and where the book explains it, never the line of code that implements it.
+CAUSAL_HINT = ("A causal mask lets position i see only itself and the positions before it "
+               "(True = may attend): which entries of the (T, T) matrix, queries by keys, is "
+               "that? See \u201cMasks\u201d (the causal mask) in the chapter.")
 
 
 def _causal(ctx: Context, T: int, what: str) -> np.ndarray:
     got = ctx.call("causal_mask", T)
-    arr = np.asarray(got)
-    if arr.dtype != bool:
+    arr = returned_array(got, f"the causal mask from `causal_mask` ({what})")
+    if not isinstance(arr, np.ndarray) or arr.dtype != bool:
+        kind = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else describe_type(arr)
         raise CheckFailure(f"`causal_mask` ({what}) should return a NumPy array of dtype bool "
-                           f"(True = may attend), but it returned dtype {arr.dtype}. A 0/1 or "
-                           f"0/−inf float array is a different convention: use "
-                           f"np.tril(np.ones((T, T), dtype=bool)).")
+                           f"(True = may attend), but it returned {kind}. A 0/1 or 0/−inf "
+                           f"float array is another convention (an additive mask), not the "
+                           f"one of this course: make the array of booleans itself.")
     check_shape(arr, (T, T), f"the causal mask ({what})", "It is (T, T): queries × keys.")
     return arr
 
@@ -603,9 +607,10 @@ def pe_hidden(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------
 # layer_norm_forward
 
-LN_HINT = ("Normalise over the LAST axis: mu = x.mean(-1, keepdims=True), "
-           "var = x.var(-1, keepdims=True) (the biased variance, dividing by D), "
-           "x̂ = (x − mu) / sqrt(var + eps) (eps INSIDE the square root), out = gamma·x̂ + beta.")
+LN_HINT = ("Layer normalisation normalises each vector over its own features, the LAST axis "
+           "(whatever the leading axes), with the biased variance (dividing by D) and eps inside "
+           "the square root; then gamma scales and beta shifts each feature. The formula is at "
+           "the start of \u201cLayer normalisation\u201d in the chapter.")
 
 
 def _ln(ctx: Context, x, gamma, beta, eps, what: str, *, hidden: bool, expected=None) -> None:

@@ -327,7 +327,7 @@ def mle_known_value(ctx: Context) -> None:
             hint="The maximum-likelihood variance divides by N (not N − 1), and it is the "
                  "variance, not the standard deviation.")
     mu1, var1 = _mle(ctx, np.array([3.0]), "gaussian_mle(x=[3.0])")
-    compare((mu1, var1), (3.0, 0.0), "(mu, var) for the single observation x = [3.0]",
+    compare(np.array([mu1, var1]), (3.0, 0.0), "(mu, var) for the single observation x = [3.0]",
             hidden=False)
 
 
