@@ -191,3 +191,24 @@ def test_a_list_is_told_the_same_for_one_and_many_entries():
     assert "should be a NumPy array, but it is a list" in messages[0]
     with pytest.raises(CheckFailure, match=r"not `\(dx,\)`"):
         single_gradient((np.ones(3),), "dx from tanh_backward")
+
+
+@pytest.mark.parametrize("target, description, section", [
+    ("causal_mask", "upper triangle (True = masked, the nn.MultiheadAttention convention)",
+     "Masks"),
+    ("causal_mask", "a 0/1 float array", "Masks"),
+    ("layer_norm_forward", "unbiased variance (ddof=1)", "Layer normalisation"),
+])
+def test_hints_teach_rather_than_give_the_line(target, description, section):
+    """Issue 20: two hints spelt out the reference line (np.tril(...), x.mean(-1, ...)). A hint
+    names the idea and the book section; the code is the student's to write."""
+    name = "06_attention"
+    ref = reference(name)
+    (variant,) = [v for v in variants(name, correct=False)
+                  if v.target == target and v.description == description]
+    message = first_failure(name, spec(name).function(target), PUBLIC, variant.install(ref),
+                            ref)
+    assert message is not None
+    for code in ("np.", "tril", "triu", "keepdims", ".mean(", ".var(", "sqrt("):
+        assert code not in message, (code, message)
+    assert f"\u201c{section}\u201d" in message, message

@@ -429,7 +429,8 @@ def _causal(ctx: Context, T: int, what: str) -> np.ndarray:
         raise CheckFailure(f"`causal_mask` ({what}) should return a NumPy array of dtype bool "
                            f"(True = may attend), but it returned {kind}. A 0/1 or 0/−inf "
                            f"float array is another convention (an additive mask), not the "
-                           f"one of this course: make the array of booleans itself.")
+                           f"one of this course: make the array of booleans itself (see "
+                           f"\u201cMasks\u201d in the chapter).")
     check_shape(arr, (T, T), f"the causal mask ({what})", "It is (T, T): queries × keys.")
     return arr
 
@@ -862,14 +863,16 @@ ASSIGNMENT = Assignment(
             hidden=(("random shapes and broadcast masks vs reference", backward_hidden),
                     ("agrees with torch.autograd", backward_torch),
                     ("large scores stay finite", backward_large_scores)),
-            public_points=3, hidden_points=3),
+            public_points=3, hidden_points=3,
+            uses=("scaled_dot_product_attention",)),
         GradedFunction(
             "multi_head_attention", MHA,
             public=(("one head", mha_one_head), ("two heads, column split", mha_two_heads),
                     ("causal mask", mha_causal)),
             hidden=(("random sizes, one head, one token, masks vs reference", mha_hidden),
                     ("agrees with torch.nn.MultiheadAttention", mha_torch)),
-            public_points=2, hidden_points=3),
+            public_points=2, hidden_points=3,
+            uses=("scaled_dot_product_attention",)),
         GradedFunction(
             "sinusoidal_positional_encoding", POSITIONS,
             public=(("known values, T = 3, d = 4", pe_known),
@@ -900,6 +903,8 @@ ASSIGNMENT = Assignment(
                      decoder_causal_and_memory)),
             hidden=(("one token, one source, width-1 heads, eps vs reference", decoder_hidden),
                     ("agrees with torch.nn.TransformerDecoderLayer", decoder_hidden_torch)),
-            public_points=2, hidden_points=2),
+            public_points=2, hidden_points=2,
+            uses=("causal_mask", "layer_norm_forward",
+                  "multi_head_attention", "scaled_dot_product_attention")),
     ),
 )

@@ -1230,7 +1230,8 @@ ASSIGNMENT = Assignment(
                     ("stable for large scores", tln_large_scores)),
             hidden=(("random networks vs reference (N = 1, C = 2, large scores...)",
                      tln_hidden),),
-            public_points=2, hidden_points=3),
+            public_points=2, hidden_points=3,
+            uses=("affine_forward", "relu_forward", "affine_backward", "relu_backward")),
         GradedFunction(
             "Value", _section("A scalar reverse-mode engine", "sec-bp-value"),
             public=(("each operation on its own", value_each_operation),

@@ -1231,13 +1231,15 @@ ASSIGNMENT = Assignment(
                     ("agrees with torch, kernels 3/3 and 1/5", res_forward_small)),
             hidden=(("edge cases vs reference", res_forward_hidden),
                     ("edge cases vs torch", res_forward_hidden_torch)),
-            public_points=1, hidden_points=2),
+            public_points=1, hidden_points=2,
+            uses=("conv2d_forward",)),
         GradedFunction(
             "residual_block_backward", RESIDUAL,
             public=(("gradients vs torch.autograd", res_backward_public),
                     ("zero weights: the skip carries dout", res_backward_skip_only)),
             hidden=(("edge cases vs reference", res_backward_hidden),
                     ("edge cases vs torch.autograd", res_backward_hidden_torch)),
-            public_points=2, hidden_points=3),
+            public_points=2, hidden_points=3,
+            uses=("conv2d_forward", "conv2d_backward")),
     ),
 )

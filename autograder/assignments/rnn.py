@@ -769,7 +769,8 @@ ASSIGNMENT = Assignment(
                     ("T = 1 is one step", forward_one_step)),
             hidden=(("random sizes, T = 1, N = 1, long sequence vs reference", forward_hidden),
                     ("agrees with torch.nn.RNN", forward_torch)),
-            public_points=1, hidden_points=2),
+            public_points=1, hidden_points=2,
+            uses=("rnn_step_forward",)),
         GradedFunction(
             "rnn_backward", BPTT,
             public=(("upstream gradient on every step vs central differences",
@@ -779,7 +780,8 @@ ASSIGNMENT = Assignment(
             hidden=(("every step / last step only, random sizes, long sequence vs reference",
                      backward_hidden),
                     ("agrees with torch.nn.RNN and autograd", backward_torch)),
-            public_points=3, hidden_points=3),
+            public_points=3, hidden_points=3,
+            uses=("rnn_step_forward", "rnn_step_backward")),
         GradedFunction(
             "lstm_step_forward", LSTM,
             public=(("all weights zero", lstm_forward_zero_weights),
