@@ -380,6 +380,17 @@ def backward_masked(ctx: Context) -> None:
                    "weights are 0, and so are their gradients")
 
 
+def backward_large_scores_public(ctx: Context) -> None:
+    # Scores of size ~1e3 whose rows differ by thousands: a softmax shifted by the maximum of
+    # the whole array (not each row's) gives 0/0 there, as does no shift at all (the hidden
+    # checks use such scores too, so the public ones must).
+    q, k = ctx.rng.normal(size=(2, 4, 4)) * 40.0, ctx.rng.normal(size=(2, 4, 4)) * 40.0
+    v, dout = ctx.rng.normal(size=(2, 4, 3)), ctx.rng.normal(size=(2, 4, 3))
+    _backward_case(ctx, dout, q, k, v, None,
+                   "q, k 2×4×4 with scores q·k/√d of size ~1e3, v 2×4×3, no mask: recompute "
+                   "the weights with a softmax that subtracts each ROW's maximum score")
+
+
 def backward_hidden(ctx: Context) -> None:
     ref = ctx.ref("attention_backward")
     for case in SDPA_CASES:
@@ -859,7 +870,8 @@ ASSIGNMENT = Assignment(
         GradedFunction(
             "attention_backward", BACKWARD,
             public=(("no mask, Tq ≠ Tk vs central differences", backward_plain),
-                    ("causal mask, batch axis vs central differences", backward_masked)),
+                    ("causal mask, batch axis vs central differences", backward_masked),
+                    ("scores of size ~1e3 vs torch.autograd", backward_large_scores_public)),
             hidden=(("random shapes and broadcast masks vs reference", backward_hidden),
                     ("agrees with torch.autograd", backward_torch),
                     ("large scores stay finite", backward_large_scores)),

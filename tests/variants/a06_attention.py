@@ -558,7 +558,8 @@ def sdpa_global_shift(q, k, v, mask=None):
     return p @ v, p
 
 
-@wrong("attention_backward", "recomputes P with a softmax shifted by the global maximum")
+@wrong("attention_backward", "recomputes P with a softmax shifted by the global maximum",
+       breaks="numerical stability")
 def bwd_global_shift(dout, q, k, v, mask=None):
     s = q @ T(k) / np.sqrt(q.shape[-1])
     if mask is not None:
