@@ -25,8 +25,19 @@ def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     # import interrupted by the limit would also leave the module half-imported for the rest)
     spec.import_modules()
     gf = spec.function(name)
-    reference = load_reference(assignment) if tier == HIDDEN else None
-    failures = run_tier(spec, gf, tier, dict(namespace), reference).failures
+    if tier == HIDDEN:
+        reference = load_reference(assignment)
+    else:
+        # Public checks need no reference; where it is at hand (nbgrader autograde), the
+        # functions `name` uses stand in for the student's, as in `autograder grade`, so both
+        # give the same totals. On a student's machine there is none: "fix ... first" only.
+        try:
+            reference = load_reference(assignment) if gf.uses else None
+        except Exception:  # noqa: BLE001 - no solutions here, whatever the reason
+            reference = None
+    # The notebook's own globals, not a copy: a stand-in must be what the student's functions
+    # find there while they are checked (it is put back afterwards).
+    failures = run_tier(spec, gf, tier, namespace, reference).failures
     if failures:
         # hidden cells make nbgrader's feedback: the published book first; a student's public
         # cell in Jupyter: the local build first

@@ -17,7 +17,7 @@ import numpy as np
 from .calls import OPERATORS, Server, StudentError, describe_type, short
 from .harness import AuthorError, Probe, build_probe
 from .sandbox import codec
-from .timing import CHECK_CPU, wall_backstop
+from .timing import CHECK_CPU, paused, wall_backstop
 
 
 class CheckFailure(Exception):
@@ -75,6 +75,14 @@ class Local:
             self.server.channel = None
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """A function of the grader's (the reference's) that stands in for a graded function of
+    the student's while another one is checked (:meth:`Client.request`'s ``bind``)."""
+
+    fn: Callable
+
+
 class _ProbeAnswers:
     """Answers the student's calls of the request's probes, in the grader. The first call a
     probe refuses (e.g. a finite difference evaluated at a point it should never use) is kept
@@ -93,9 +101,13 @@ class _ProbeAnswers:
             index = header.get("probe")
             probe = self.probe(index if type(index) is int else -1)
             args, kwargs = codec.decode(header.get("payload"), buffers)
-            if index not in self.built:
-                self.built[index] = build_probe(probe)
-            out = self.built[index](*args, **kwargs)
+            if isinstance(probe, StandIn):
+                with paused():  # the reference's time is not the student's
+                    out = probe.fn(*args, **kwargs)
+            else:
+                if index not in self.built:
+                    self.built[index] = build_probe(probe)
+                out = self.built[index](*args, **kwargs)
             tree, bufs = codec.encode(out)
         except codec.CodecError as exc:
             return {"error": f"the test function was called with something it cannot take "
@@ -151,9 +163,10 @@ class Client:
 
     def request(self, op: str, target, args: tuple = (), kwargs: dict | None = None, *,
                 attr: str | None = None, copy: bool = False, warnings: bool = False,
-                aliases: bool = False) -> dict:
+                aliases: bool = False, bind: dict | None = None) -> dict:
         """Send one request; return the decoded reply (``out`` and any ``after``, ``warnings``,
-        ``aliases``) or raise :class:`~autograder.calls.StudentError`."""
+        ``aliases``) or raise :class:`~autograder.calls.StudentError`. ``bind`` maps graded
+        function names to the grader's functions that stand in for them during the call."""
         self._sync()
         target = self._target(target)
         probes: list = []
@@ -163,9 +176,14 @@ class Client:
         except codec.CodecError as exc:
             raise StudentError("unsendable", f"an object from an earlier run of the notebook "
                                              f"({exc})") from None
+        stand_ins = {}
+        for name, fn in (bind or {}).items():
+            stand_ins[name] = len(probes)
+            probes.append(StandIn(fn))
         header = {"op": op, "target": target, "attr": attr, "payload": tree, "copy": copy,
                   "warnings": warnings, "aliases": aliases, "cpu": self.check_cpu,
-                  "wall": wall_backstop(self.check_cpu), "forget": self._forget}
+                  "wall": wall_backstop(self.check_cpu), "forget": self._forget,
+                  "bind": stand_ins}
         self._forget = False
         answer = _ProbeAnswers(probes)
         reply, bufs = self.transport.exchange(header, buffers, answer)
@@ -318,6 +336,9 @@ class Context:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     hidden: bool = False
     backend: Any = None
+    # Graded functions replaced by the reference while the student's code runs (see
+    # GradedFunction.uses); empty where there is no reference (`autograder check`).
+    stand_ins: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.backend is None:
@@ -343,8 +364,9 @@ class Context:
         argument."""
         kwargs = dict(kwargs or {})
         try:
+            bind = {n: fn for n, fn in self.stand_ins.items() if n != name}
             reply = self.backend.call(name, tuple(args), kwargs, warnings=warnings,
-                                      aliases=aliases)
+                                      aliases=aliases, bind=bind)
         except StudentError as err:
             raise self._failure(err, f"`{name}`", self.describe_call(args, kwargs),
                                 name) from None
@@ -494,8 +516,37 @@ def same(a: Any, b: Any, depth: int = 0) -> bool:
 # Converting and comparing outputs
 
 
+def _kind_of(x: Any) -> str:
+    """What a returned value is, in a student's words: "a list", "a torch Tensor", ..."""
+    if type(x).__name__ == "Tensor" and type(x).__module__.startswith("torch"):
+        return "a torch Tensor"
+    return describe_type(x)
+
+
+def returned_array(x: Any, what: str) -> Any:
+    """The one rule on what a graded function hands back (COURSE_PLAN: NumPy arrays, float64;
+    scalars as Python numbers or NumPy scalars): every check, public or hidden, applies it
+    through :func:`as_float_array`, so a list, a tuple or a torch tensor gets the same message
+    for every function and every size, and a float32 result is told that it is float32."""
+    if isinstance(x, (list, tuple)) or _kind_of(x) == "a torch Tensor":
+        how = ("t.detach().numpy()" if _kind_of(x) == "a torch Tensor"
+               else "np.array(...) of it, or NumPy operations throughout")
+        raise CheckFailure(f"{what} should be a NumPy array, but it is {_kind_of(x)}. "
+                           f"Return a NumPy array ({how}): graded functions in this course "
+                           f"return NumPy arrays.")
+    dtype = getattr(x, "dtype", None)
+    if (isinstance(x, (np.ndarray, np.generic)) and dtype.kind == "f"
+            and dtype.itemsize < 8):
+        raise CheckFailure(f"{what} is {dtype.name}, but the course computes in float64: "
+                           f"{dtype.name} keeps only about {np.finfo(dtype).precision} "
+                           f"significant digits, too few for these checks. Do not convert to "
+                           f"{dtype.name} (dtype=np.{dtype.name}, .astype, torch's .float()).")
+    return x
+
+
 def as_float_array(x: Any, what: str) -> np.ndarray:
     """Convert a returned value to a float64 array, or fail with a message saying what came back."""
+    returned_array(x, what)
     if isinstance(x, (str, bytes)) or x is None or isinstance(x, dict):
         raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
                            f"{describe_type(x)} ({fmt(x)}).")
@@ -515,6 +566,19 @@ def as_float_array(x: Any, what: str) -> np.ndarray:
         raise CheckFailure(f"{what} should be a number or a NumPy array, but it is "
                            f"{describe_type(x)} and cannot be converted to one.") from None
     return arr
+
+
+def single_gradient(got: Any, what: str) -> np.ndarray:
+    """A backward of a one-input forward returns dx itself. Only a container holding one
+    array is told "not `(dx,)`"; anything else that is not an array (a nested list from
+    ``.tolist()``, whatever its size) gets :func:`returned_array`'s message."""
+    if (isinstance(got, (tuple, list)) and len(got) == 1
+            and not isinstance(got[0], (tuple, list))):
+        wrapped = "(dx,)" if isinstance(got, tuple) else "[dx]"
+        raise CheckFailure(f"{what} should be the array dx itself, but it is a "
+                           f"{type(got).__name__} holding one array: return `dx`, not "
+                           f"`{wrapped}`.")
+    return as_float_array(got, what)
 
 
 def as_scalar(x: Any, what: str) -> float:

@@ -42,13 +42,48 @@ def run_tier(assignment: Assignment, gf: GradedFunction, tier: str, student,
     ``student`` is the student's namespace (a dict: checked in this process) or a
     :class:`~autograder.checks.Client` of a sandboxed student process. Each call of student
     code gets ``check_cpu`` seconds of CPU time (:mod:`autograder.timing`); the check's own work
-    is not the student's time.
+    is not the student's time. With a ``reference``, the functions ``gf`` uses stand in for
+    the student's own while it is checked; a failure that may come from a function it uses or
+    needs that fails its own public checks says "fix that first".
     """
-    failures = []
     client = Client(Local(student), check_cpu) if isinstance(student, dict) else student
+    stand_ins = {name: reference[name] for name in gf.uses
+                 if reference is not None and name in reference}
+    outcome = _run_checks(assignment, gf, tier, client, reference, stand_ins)
+    # After a stub, a timeout or a crash the message already names the function at fault, and
+    # running the other function's checks would only repeat it (a loop: 5 s more).
+    if outcome.failures and not outcome.final:
+        outcome.failures[:0] = _fix_first(assignment, gf, tier, client, stand_ins)
+    return outcome
+
+
+def _fix_first(assignment: Assignment, gf: GradedFunction, tier: str, client,
+               stand_ins: dict) -> list:
+    """A note for each function ``gf`` depends on, the student's own was used, and it fails its
+    own public checks: the failures of ``gf`` may be its consequence."""
+    notes, graded = [], {f.name for f in assignment.functions}
+    # A backward is checked with the cache of the student's own forward: it needs it.
+    forward = gf.name[:-len("_backward")] + "_forward" if gf.name.endswith("_backward") else ""
+    needs = (*gf.needs, *([forward] if forward in graded else []))
+    for name in dict.fromkeys((*gf.uses, *needs)):
+        if name in stand_ins or name not in graded:
+            continue
+        other = assignment.function(name)
+        if _run_checks(assignment, other, PUBLIC, client, None, {}).failures:
+            how = "is checked with what your" if name in needs else "calls your"
+            notes.append(Failure(tier, "", f"`{gf.name}` {how} `{name}`, which fails its own "
+                                           f"public checks: fix `{name}` first (the failures "
+                                           f"below may come from it)."))
+    return notes
+
+
+def _run_checks(assignment: Assignment, gf: GradedFunction, tier: str, client,
+                reference: dict | None, stand_ins: dict) -> TierOutcome:
+    failures = []
     for index, (description, check) in enumerate(gf.checks(tier)):
         ctx = Context(backend=client, reference=reference, hidden=(tier == HIDDEN),
-                      rng=np.random.default_rng(seed_for(assignment.name, gf.name, tier, index)))
+                      rng=np.random.default_rng(seed_for(assignment.name, gf.name, tier, index)),
+                      stand_ins=stand_ins)
 
         def fail(text: str) -> Failure:
             return Failure(tier, description, text)

@@ -49,6 +49,15 @@ class GradedFunction:
     hidden: tuple
     public_points: int = 1
     hidden_points: int = 1
+    # Graded functions a student's implementation usually calls (multi-head attention calls
+    # scaled_dot_product_attention). Where the reference is at hand (grading), each stands in
+    # for the student's own while this one is checked, so one mistake costs its own points;
+    # without it (`autograder check`) a failure here says "fix `that` first" when that one
+    # fails its own public checks.
+    uses: tuple = ()
+    # Graded functions whose own results the checks need (a backward gets the cache of the
+    # student's forward): they cannot stand in, so only the "fix `that` first" applies.
+    needs: tuple = ()
 
     @property
     def max_score(self) -> int:

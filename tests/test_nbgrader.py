@@ -67,7 +67,8 @@ def test_nbgrader_totals(course):
     assert scores["bob"][0] == 0
     assert scores["carol"][0] == spec.max_score - spec.functions[-1].max_score
     if "dan" in scores:
-        assert scores["dan"][0] == spec.max_score - spec.function("gaussian_mle").hidden_points
+        # the one-pass variance fails the public check far from zero as well as the hidden one
+        assert scores["dan"][0] == spec.max_score - spec.function("gaussian_mle").max_score
 
 
 def test_same_totals_as_autograder_grade(course, tmp_path):
@@ -98,3 +99,41 @@ def test_feedback_hides_reference_and_hidden_inputs(course):
         start = dan.index("hidden test case")
         window = dan[start - 2000:start + 2000]
         assert "expected:" not in window and "got:" not in window  # ... without values
+
+
+def test_a_timeout_does_not_bleed_in_nbgraders_kernel(tmp_path):
+    """Issue 20's timeout-bleed notebook graded by `nbgrader autograde` (the hidden tests run
+    in nbgrader's kernel, in the student's process): a training cell calls a looping
+    `relu_forward` past the cell limit, then the checks of `relu_forward` time out. Every other
+    function keeps the score it earns in process without the loop's cell (`check --plain`)."""
+    from autograder.evaluate import grade_function
+    from autograder.notebook import read_cells, run_cells
+    from autograder.spec import HIDDEN, PUBLIC
+    from tests.conftest import reference
+
+    A = "03_backprop"
+    spec = get_assignment(A)
+    loop = "def relu_forward(x):\n    while True:\n        pass\n"
+    nb = filled_notebook(A, {"relu_forward": loop})
+    # The training cell right after the solution, before every test cell (nbgrader runs the
+    # cells in order, the checks included).
+    at = next(i for i, c in enumerate(nb["cells"])
+              if c["metadata"].get("nbgrader", {}).get("grade_id") == "relu_forward")
+    nb["cells"].insert(at + 1, {"cell_type": "code", "metadata": {}, "outputs": [],
+                                "execution_count": None,
+                                "source": "import numpy as np\nrelu_forward(np.ones(3))"})
+    path = write_notebook(nb, tmp_path / "bleed.ipynb")
+    ns, _ = run_cells(read_cells(path), timeout=2)
+    expected = {gf.name: grade_function(spec, gf, ns, reference(A), (PUBLIC, HIDDEN)).score
+                for gf in spec.functions}
+    assert expected["sigmoid_forward"] == spec.function("sigmoid_forward").max_score
+    root = init_course(tmp_path / "course", [A])
+    nbgrader(root, "generate_assignment", A, "--force")
+    write_notebook(nb, root / "submitted" / "eve" / A / f"{A}.ipynb")
+    # nbgrader interrupts a cell after 120 s of wall-clock time (the course's config): the
+    # training cell; a check cell's timed-out call ends within its own limits first.
+    nbgrader(root, "autograde", A, "--force")
+    _, per_cell = gradebook_scores(A, root)["eve"]
+    got = {gf.name: per_cell[f"{gf.name}_public"] + per_cell[f"{gf.name}_hidden"]
+           for gf in spec.functions}
+    assert got == expected

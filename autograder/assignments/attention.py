@@ -31,8 +31,9 @@ import math
 
 import numpy as np
 
+from ..calls import describe_type
 from ..checks import (CheckFailure, Context, as_float_array, check_shape, compare,
-                      compare_scaled, fmt, unpack)
+                      compare_scaled, fmt, returned_array, unpack)
 from ..spec import Assignment, GradedFunction, lazy_module
 from ._shared import agree, cache_of, gradient_check, grader_work, grads, sections
 
@@ -379,6 +380,17 @@ def backward_masked(ctx: Context) -> None:
                    "weights are 0, and so are their gradients")
 
 
+def backward_large_scores_public(ctx: Context) -> None:
+    # Scores of size ~1e3 whose rows differ by thousands: a softmax shifted by the maximum of
+    # the whole array (not each row's) gives 0/0 there, as does no shift at all (the hidden
+    # checks use such scores too, so the public ones must).
+    q, k = ctx.rng.normal(size=(2, 4, 4)) * 40.0, ctx.rng.normal(size=(2, 4, 4)) * 40.0
+    v, dout = ctx.rng.normal(size=(2, 4, 3)), ctx.rng.normal(size=(2, 4, 3))
+    _backward_case(ctx, dout, q, k, v, None,
+                   "q, k 2×4×4 with scores q·k/√d of size ~1e3, v 2×4×3, no mask: recompute "
+                   "the weights with a softmax that subtracts each ROW's maximum score")
+
+
 def backward_hidden(ctx: Context) -> None:
     ref = ctx.ref("attention_backward")
     for case in SDPA_CASES:
@@ -414,18 +426,22 @@ def backward_torch(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------
 # causal_mask
 
-CAUSAL_HINT = ("mask[i, j] is True when query i may attend to key j, i.e. when j ≤ i: on AND "
-               "below the diagonal (np.tril of a (T, T) array of True).")
+# Hints name the idea and where the book explains it, never the line of code that implements it.
+CAUSAL_HINT = ("A causal mask lets position i see only itself and the positions before it "
+               "(True = may attend): which entries of the (T, T) matrix, queries by keys, is "
+               "that? See \u201cMasks\u201d (the causal mask) in the chapter.")
 
 
 def _causal(ctx: Context, T: int, what: str) -> np.ndarray:
     got = ctx.call("causal_mask", T)
-    arr = np.asarray(got)
-    if arr.dtype != bool:
+    arr = returned_array(got, f"the causal mask from `causal_mask` ({what})")
+    if not isinstance(arr, np.ndarray) or arr.dtype != bool:
+        kind = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else describe_type(arr)
         raise CheckFailure(f"`causal_mask` ({what}) should return a NumPy array of dtype bool "
-                           f"(True = may attend), but it returned dtype {arr.dtype}. A 0/1 or "
-                           f"0/−inf float array is a different convention: use "
-                           f"np.tril(np.ones((T, T), dtype=bool)).")
+                           f"(True = may attend), but it returned {kind}. A 0/1 or 0/−inf "
+                           f"float array is another convention (an additive mask), not the "
+                           f"one of this course: make the array of booleans itself (see "
+                           f"\u201cMasks\u201d in the chapter).")
     check_shape(arr, (T, T), f"the causal mask ({what})", "It is (T, T): queries × keys.")
     return arr
 
@@ -603,9 +619,10 @@ def pe_hidden(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------
 # layer_norm_forward
 
-LN_HINT = ("Normalise over the LAST axis: mu = x.mean(-1, keepdims=True), "
-           "var = x.var(-1, keepdims=True) (the biased variance, dividing by D), "
-           "x̂ = (x − mu) / sqrt(var + eps) (eps INSIDE the square root), out = gamma·x̂ + beta.")
+LN_HINT = ("Layer normalisation normalises each vector over its own features, the LAST axis "
+           "(whatever the leading axes), with the biased variance (dividing by D) and eps inside "
+           "the square root; then gamma scales and beta shifts each feature. The formula is at "
+           "the start of \u201cLayer normalisation\u201d in the chapter.")
 
 
 def _ln(ctx: Context, x, gamma, beta, eps, what: str, *, hidden: bool, expected=None) -> None:
@@ -853,18 +870,21 @@ ASSIGNMENT = Assignment(
         GradedFunction(
             "attention_backward", BACKWARD,
             public=(("no mask, Tq ≠ Tk vs central differences", backward_plain),
-                    ("causal mask, batch axis vs central differences", backward_masked)),
+                    ("causal mask, batch axis vs central differences", backward_masked),
+                    ("scores of size ~1e3 vs torch.autograd", backward_large_scores_public)),
             hidden=(("random shapes and broadcast masks vs reference", backward_hidden),
                     ("agrees with torch.autograd", backward_torch),
                     ("large scores stay finite", backward_large_scores)),
-            public_points=3, hidden_points=3),
+            public_points=3, hidden_points=3,
+            uses=("scaled_dot_product_attention",)),
         GradedFunction(
             "multi_head_attention", MHA,
             public=(("one head", mha_one_head), ("two heads, column split", mha_two_heads),
                     ("causal mask", mha_causal)),
             hidden=(("random sizes, one head, one token, masks vs reference", mha_hidden),
                     ("agrees with torch.nn.MultiheadAttention", mha_torch)),
-            public_points=2, hidden_points=3),
+            public_points=2, hidden_points=3,
+            uses=("scaled_dot_product_attention",)),
         GradedFunction(
             "sinusoidal_positional_encoding", POSITIONS,
             public=(("known values, T = 3, d = 4", pe_known),
@@ -895,6 +915,8 @@ ASSIGNMENT = Assignment(
                      decoder_causal_and_memory)),
             hidden=(("one token, one source, width-1 heads, eps vs reference", decoder_hidden),
                     ("agrees with torch.nn.TransformerDecoderLayer", decoder_hidden_torch)),
-            public_points=2, hidden_points=2),
+            public_points=2, hidden_points=2,
+            uses=("causal_mask", "layer_norm_forward",
+                  "multi_head_attention", "scaled_dot_product_attention")),
     ),
 )

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..checks import (BatchFailure, CheckFailure, Context, NotImplementedYet, ProcessCrashed,
                       TimedOut, as_float_array, as_scalar, central_difference_grad, check_shape,
-                      compare, compare_scaled, fmt, unpack)
+                      compare, compare_scaled, fmt, single_gradient, unpack)
 from ..harness.backprop import (BINARY, CONSTANT_FIRST, WITH_CONSTANT, _number, _plain,
                                 value_graphs)
 
@@ -66,12 +66,6 @@ def _cache(ctx: Context, forward: str, backward: str, *args):
     return result[1]
 
 
-def _single_grad(got, what: str) -> np.ndarray:
-    """A backward of a one-input forward returns dx itself (not a 1-tuple)."""
-    if isinstance(got, (tuple, list)) and len(got) == 1:
-        raise CheckFailure(f"{what} should be the array dx itself, but it is a {type(got).__name__}"
-                           f" holding one array: return `dx`, not `(dx,)`.")
-    return as_float_array(got, what)
 
 
 def _elementwise_backward(ctx: Context, forward: str, backward: str, x: np.ndarray,
@@ -79,7 +73,7 @@ def _elementwise_backward(ctx: Context, forward: str, backward: str, x: np.ndarr
                           hidden: bool = False, hint: str = "", atol: float = 1e-12) -> None:
     cache = _cache(ctx, forward, backward, x)
     what = f"dx from {backward}" + (f" [{label}]" if label else "")
-    dx = _single_grad(ctx.call(backward, dout, cache), what)
+    dx = single_gradient(ctx.call(backward, dout, cache), what)
     check_shape(dx, x.shape, what, "dx has the shape of x.")
     compare(dx, expected, what, hidden=hidden, atol=atol, hint=hint)
 
@@ -1236,7 +1230,8 @@ ASSIGNMENT = Assignment(
                     ("stable for large scores", tln_large_scores)),
             hidden=(("random networks vs reference (N = 1, C = 2, large scores...)",
                      tln_hidden),),
-            public_points=2, hidden_points=3),
+            public_points=2, hidden_points=3,
+            uses=("affine_forward", "relu_forward", "affine_backward", "relu_backward")),
         GradedFunction(
             "Value", _section("A scalar reverse-mode engine", "sec-bp-value"),
             public=(("each operation on its own", value_each_operation),

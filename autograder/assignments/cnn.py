@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from ..checks import (CheckFailure, Context, as_float_array, as_scalar, check_shape, compare,
-                      compare_scaled, fmt, unpack)
+                      compare_scaled, fmt, single_gradient, unpack)
 from ..spec import Assignment, GradedFunction, lazy_module
 from ._shared import (agree, cache_of, forward, gradient_check, grader_work, grads_of,
                       sections)
@@ -67,12 +67,6 @@ def _cache(ctx: Context, forward_name: str, backward: str, *args, **kwargs):
     return cache_of(ctx, forward_name, backward, *args, **kwargs)
 
 
-def _single_grad(got, what: str) -> np.ndarray:
-    """A backward of a one-input forward returns dx itself (not a 1-tuple)."""
-    if isinstance(got, (tuple, list)) and len(got) == 1:
-        raise CheckFailure(f"{what} should be the array dx itself, but it is a {type(got).__name__}"
-                           f" holding one array: return `dx`, not `(dx,)`.")
-    return as_float_array(got, what)
 
 
 @grader_work
@@ -422,7 +416,7 @@ POOL_GRAD_HINT = ("Each window sends its dout to exactly ONE input position: its
 
 def _pool_dx(ctx: Context, x, k, s, dout, what: str) -> np.ndarray:
     _, cache = _cache(ctx, "maxpool2d_forward", "maxpool2d_backward", x, k, s)
-    dx = _single_grad(ctx.call("maxpool2d_backward", dout, cache), f"dx ({what})")
+    dx = single_gradient(ctx.call("maxpool2d_backward", dout, cache), f"dx ({what})")
     check_shape(dx, x.shape, f"dx ({what})", "dx has the shape of x.")
     return dx
 
@@ -951,7 +945,7 @@ def _drop_backward_case(ctx: Context, x, p, seed, what: str, hidden: bool, **kwa
                            f"`dropout_forward` applied, but its out ({what}) is not an array of "
                            f"the shape of x: fix dropout_forward first.")
     dout = ctx.rng.normal(size=x.shape)
-    dx = _single_grad(ctx.call("dropout_backward", dout, cache), f"dx ({what})")
+    dx = single_gradient(ctx.call("dropout_backward", dout, cache), f"dx ({what})")
     check_shape(dx, x.shape, f"dx ({what})", "dx has the shape of x.")
     # The derivative of the forward that was actually run: out = x · mask, so dx = dout · mask.
     agree(dx, dout * out / x, f"dx ({what})", hidden=hidden, rtol=1e-10, atol=1e-12,
@@ -1237,13 +1231,15 @@ ASSIGNMENT = Assignment(
                     ("agrees with torch, kernels 3/3 and 1/5", res_forward_small)),
             hidden=(("edge cases vs reference", res_forward_hidden),
                     ("edge cases vs torch", res_forward_hidden_torch)),
-            public_points=1, hidden_points=2),
+            public_points=1, hidden_points=2,
+            uses=("conv2d_forward",)),
         GradedFunction(
             "residual_block_backward", RESIDUAL,
             public=(("gradients vs torch.autograd", res_backward_public),
                     ("zero weights: the skip carries dout", res_backward_skip_only)),
             hidden=(("edge cases vs reference", res_backward_hidden),
                     ("edge cases vs torch.autograd", res_backward_hidden_torch)),
-            public_points=2, hidden_points=3),
+            public_points=2, hidden_points=3,
+            uses=("conv2d_forward", "conv2d_backward")),
     ),
 )

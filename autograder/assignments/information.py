@@ -327,7 +327,7 @@ def mle_known_value(ctx: Context) -> None:
             hint="The maximum-likelihood variance divides by N (not N − 1), and it is the "
                  "variance, not the standard deviation.")
     mu1, var1 = _mle(ctx, np.array([3.0]), "gaussian_mle(x=[3.0])")
-    compare((mu1, var1), (3.0, 0.0), "(mu, var) for the single observation x = [3.0]",
+    compare(np.array([mu1, var1]), (3.0, 0.0), "(mu, var) for the single observation x = [3.0]",
             hidden=False)
 
 
@@ -346,6 +346,17 @@ def mle_maximises_likelihood(ctx: Context) -> None:
             raise CheckFailure(f"(mu, var) = ({mu:.6g}, {var:.6g}) does not maximise the "
                                f"Gaussian log-likelihood of the data: moving "
                                f"{'mu' if dm else 'var'} slightly increases it.")
+
+
+def mle_far_from_zero(ctx: Context) -> None:
+    # Data around 1e8 (the hidden checks go to 1e7): E[x²] − E[x]² loses every digit of the
+    # variance there. 1e8 + [1, 2, 3, 4] is exact in float64; its variance is 1.25.
+    x = 1e8 + np.array([1.0, 2.0, 3.0, 4.0])
+    mu, var = _mle(ctx, x, f"gaussian_mle(x=1e8 + {fmt(x - 1e8)})")
+    compare(mu, 1e8 + 2.5, "mu for x = 1e8 + [1, 2, 3, 4]", hidden=False, rtol=1e-12)
+    compare(var, 1.25, "var for x = 1e8 + [1, 2, 3, 4]", hidden=False, rtol=1e-6,
+            hint="For data far from zero, E[x²] − E[x]² cancels catastrophically: average "
+                 "the squared deviations from the mean instead.")
 
 
 def mle_hidden(ctx: Context) -> None:
@@ -497,6 +508,7 @@ ASSIGNMENT = Assignment(
         GradedFunction(
             "gaussian_mle", _section("Maximum likelihood", "sec-mle"),
             public=(("known values", mle_known_value),
+                    ("data far from zero", mle_far_from_zero),
                     ("maximises the likelihood", mle_maximises_likelihood)),
             hidden=(("random samples vs reference", mle_hidden),),
             public_points=1, hidden_points=1),

@@ -441,9 +441,11 @@ def gl_negative(ctx: Context) -> None:
 
 
 def gl_diagonal(ctx: Context) -> None:
-    X = np.diag([2.0, -0.5, 4.0])
-    compare_scaled(ctx.call("grad_logdet", X), np.diag([0.5, -2.0, 0.25]),
-          f"grad_logdet(X) for the diagonal X = {fmt(X)}", hidden=False, tol=CD_TOL,
+    # Exact expected values, so the closed-form tolerance of the hidden checks applies here too
+    # (1/3, 1/6, 1/7 tell a float64 inverse from a float32 one, as ill-conditioned X do).
+    X = np.diag([3.0, -6.0, 7.0])
+    compare_scaled(ctx.call("grad_logdet", X), np.diag([1 / 3, -1 / 6, 1 / 7]),
+          f"grad_logdet(X) for the diagonal X = {fmt(X)}", hidden=False, tol=CLOSED_TOL,
           hint="For a diagonal X, log|det X| = Σ log|Xᵢᵢ|, so the gradient is diagonal with "
                "entries 1/Xᵢᵢ.")
 

@@ -456,6 +456,9 @@ def warmup_known(ctx: Context) -> None:
         ((110, 0.1, 10, 110), {}, 0.0),
         ((60, 1.0, 10, 110), {"min_lr": 0.2}, 0.6),
         ((500, 1.0, 10, 110), {"min_lr": 0.2}, 0.2),
+        # the warm-up ramps from 0, whatever min_lr (the hidden schedules have min_lr > 0 too)
+        ((0, 1.0, 10, 110), {"min_lr": 0.2}, 0.0),
+        ((5, 1.0, 10, 110), {"min_lr": 0.2}, 0.5),
     ], WARMUP_HINT)
 
 

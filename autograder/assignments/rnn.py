@@ -319,6 +319,18 @@ def forward_one_step(ctx: Context) -> None:
             hint="With T = 1, h[:, 0] is a single step from h0: tanh(x[:, 0] @ Wx + h0 @ Wh + b).")
 
 
+def forward_saturated(ctx: Context) -> None:
+    # Pre-activations in the thousands, as in the hidden checks: tanh written with exp gives
+    # inf/inf = nan there, np.tanh gives ±1.
+    N, T, D, H = 2, 3, 2, 3
+    x, h0 = ctx.rng.normal(size=(N, T, D)), np.tanh(ctx.rng.normal(size=(N, H)))
+    Wx, Wh, b = _weights(ctx.rng, D, H, 3000.0)
+    what = _sizes(N, T, D, H) + ", weights ~3000: saturated tanh"
+    compare(_seq_out(ctx, x, h0, Wx, Wh, b, what), _seq_t(x, h0, Wx, Wh, b),
+            f"h ({what})", hidden=False, rtol=1e-9,
+            hint="tanh(±1000) is ±1: use np.tanh (its formula with exp overflows to inf/inf).")
+
+
 SEQ_CASES = [(1, 5, 3, 4, 1.0), (4, 1, 2, 3, 1.0), (3, 6, 4, 4, 1.0), (2, 4, 3, 5, 20.0),
              (5, 120, 3, 6, 1.0), (1, 1, 1, 1, 1.0), (2, 3, 2, 3, 3000.0)]
 
@@ -587,6 +599,16 @@ def lstm_backward_dh_only(ctx: Context) -> None:
                         f"N={N}, D={D}, H={H}, dc_next = 0 and dh_next nonzero")
 
 
+def lstm_backward_saturated(ctx: Context) -> None:
+    # Pre-activations in the thousands, as in the hidden checks: σ or tanh recomputed in the
+    # backward with exp overflows there (inf/inf), the forward's own outputs do not.
+    N, D, H = 3, 2, 3
+    args = _lstm_inputs(ctx.rng, N, D, H, 2000.0)
+    _lstm_backward_case(ctx, args, ctx.rng.normal(size=(N, H)), ctx.rng.normal(size=(N, H)),
+                        f"N={N}, D={D}, H={H}, weights ~2000: saturated gates (reuse the "
+                        f"gate values the forward cached rather than recomputing them with exp)")
+
+
 def lstm_backward_hidden(ctx: Context) -> None:
     ref_f, ref_b = ctx.ref("lstm_step_forward"), ctx.ref("lstm_step_backward")
     for N, D, H, scale in LSTM_CASES:
@@ -766,10 +788,12 @@ ASSIGNMENT = Assignment(
             "rnn_forward", _section("Unrolling the RNN over a sequence", "sec-rnn-unrolled"),
             public=(("known values, T = 3", forward_known),
                     ("random sequence, h0 not included", forward_random),
-                    ("T = 1 is one step", forward_one_step)),
+                    ("T = 1 is one step", forward_one_step),
+                    ("saturated tanh", forward_saturated)),
             hidden=(("random sizes, T = 1, N = 1, long sequence vs reference", forward_hidden),
                     ("agrees with torch.nn.RNN", forward_torch)),
-            public_points=1, hidden_points=2),
+            public_points=1, hidden_points=2,
+            uses=("rnn_step_forward",)),
         GradedFunction(
             "rnn_backward", BPTT,
             public=(("upstream gradient on every step vs central differences",
@@ -779,7 +803,8 @@ ASSIGNMENT = Assignment(
             hidden=(("every step / last step only, random sizes, long sequence vs reference",
                      backward_hidden),
                     ("agrees with torch.nn.RNN and autograd", backward_torch)),
-            public_points=3, hidden_points=3),
+            public_points=3, hidden_points=3,
+            uses=("rnn_step_forward", "rnn_step_backward")),
         GradedFunction(
             "lstm_step_forward", LSTM,
             public=(("all weights zero", lstm_forward_zero_weights),
@@ -793,7 +818,8 @@ ASSIGNMENT = Assignment(
             "lstm_step_backward", LSTM_BACKWARD,
             public=(("dh_next and dc_next vs central differences", lstm_backward_both),
                     ("gradient along the cell state only", lstm_backward_dc_only),
-                    ("gradient from h_next only", lstm_backward_dh_only)),
+                    ("gradient from h_next only", lstm_backward_dh_only),
+                    ("saturated gates vs torch.autograd", lstm_backward_saturated)),
             hidden=(("random sizes, N = 1, saturation vs reference", lstm_backward_hidden),
                     ("agrees with torch.nn.LSTM and autograd", lstm_backward_torch)),
             public_points=3, hidden_points=3),

@@ -15,8 +15,8 @@ from . import wrong as _wrong
 A = "01_information"
 
 
-def wrong(target, why):
-    return _wrong(A, target, why)
+def wrong(target, why, breaks=""):
+    return _wrong(A, target, why, breaks=breaks)
 
 
 def right(target, why):
@@ -294,7 +294,8 @@ def mle_std(x):
     return float(x.mean()), float(x.std())
 
 
-@wrong("gaussian_mle", "E[x²] − E[x]²: catastrophic cancellation far from zero")
+@wrong("gaussian_mle", "E[x²] − E[x]²: catastrophic cancellation far from zero",
+       breaks="numerical stability")
 def mle_one_pass(x):
     x = np.asarray(x, float)
     return float(x.mean()), float(np.mean(x**2) - x.mean() ** 2)

@@ -21,8 +21,8 @@ from . import wrong as _wrong
 A = "03_backprop"
 
 
-def wrong(target, why, companions=None):
-    return _wrong(A, target, why, companions)
+def wrong(target, why, companions=None, breaks=""):
+    return _wrong(A, target, why, companions, breaks=breaks)
 
 
 def right(target, why, companions=None):
@@ -454,6 +454,12 @@ TANH_X = {"tanh_forward": tanh_forward_x}
 @wrong("tanh_backward", "1 − x² using x instead of tanh(x)", TANH_X)
 def tanh_backward_uses_x(dout, x):
     return dout * (1 - x ** 2)
+
+
+@wrong("tanh_backward", "returns dx as a nested list (.tolist()), for every N",
+       breaks="return type")
+def tanh_backward_list(dout, t):
+    return (dout * (1 - t * t)).tolist()
 
 
 @wrong("tanh_backward", "forgets dout")

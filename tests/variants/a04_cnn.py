@@ -23,8 +23,8 @@ A = "04_cnn"
 swv = np.lib.stride_tricks.sliding_window_view
 
 
-def wrong(target, why, companions=None):
-    return _wrong(A, target, why, companions)
+def wrong(target, why, companions=None, breaks=""):
+    return _wrong(A, target, why, companions, breaks=breaks)
 
 
 def right(target, why, companions=None):

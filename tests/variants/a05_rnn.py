@@ -20,8 +20,8 @@ from . import wrong as _wrong
 A = "05_rnn"
 
 
-def wrong(target, why, companions=None):
-    return _wrong(A, target, why, companions)
+def wrong(target, why, companions=None, breaks=""):
+    return _wrong(A, target, why, companions, breaks=breaks)
 
 
 def right(target, why, companions=None):
@@ -568,7 +568,8 @@ def step_tanh_exp(x, h_prev, Wx, Wh, b):
     return h, step_fwd(x, h_prev, Wx, Wh, b)[1]
 
 
-@wrong("rnn_forward", "tanh written with exp: (e^a − e^−a)/(e^a + e^−a)", SEQ_B)
+@wrong("rnn_forward", "tanh written with exp: (e^a − e^−a)/(e^a + e^−a)", SEQ_B,
+       breaks="numerical stability")
 def seq_tanh_exp(x, h0, Wx, Wh, b):
     hs = [h0]
     for t in range(x.shape[1]):
@@ -577,7 +578,7 @@ def seq_tanh_exp(x, h0, Wx, Wh, b):
 
 
 @wrong("lstm_step_backward", "recomputes σ as exp(a)/(1 + exp(a)) from the cached inputs",
-       LSTM_F)
+       LSTM_F, breaks="numerical stability")
 def lstm_bwd_naive_sigmoid(dh, dc, cache):
     x, h_prev, c_prev, Wx, Wh, b = cache
     H = h_prev.shape[1]

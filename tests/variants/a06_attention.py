@@ -20,8 +20,8 @@ from . import wrong as _wrong
 A = "06_attention"
 
 
-def wrong(target, why, companions=None):
-    return _wrong(A, target, why, companions)
+def wrong(target, why, companions=None, breaks=""):
+    return _wrong(A, target, why, companions, breaks=breaks)
 
 
 def right(target, why, companions=None):
@@ -93,7 +93,8 @@ def sdpa_polarity(q, k, v, mask=None):
     return p @ v, p
 
 
-@wrong("scaled_dot_product_attention", "unstable softmax: exp without the max shift")
+@wrong("scaled_dot_product_attention", "unstable softmax: exp without the max shift",
+       breaks="numerical stability")
 def sdpa_unstable(q, k, v, mask=None):
     s = q @ T(k) / np.sqrt(q.shape[-1])
     with np.errstate(over="ignore", invalid="ignore"):
@@ -236,6 +237,11 @@ def causal_additive(T):  # noqa: N803
 @wrong("causal_mask", "upper triangle including the diagonal (transposed)")
 def causal_transposed(T):  # noqa: N803
     return np.triu(np.ones((T, T), dtype=bool))
+
+
+@wrong("causal_mask", "a nested Python list of booleans", breaks="return type")
+def causal_list(T):  # noqa: N803
+    return [[j <= i for j in range(T)] for i in range(T)]
 
 
 @right("causal_mask", "comparison of aranges")
@@ -464,6 +470,14 @@ def ln_fixed_eps(x, gamma, beta, eps=1e-5):
     return ln_fwd(x, gamma, beta, 1e-5)[0], ln_fwd(x, gamma, beta, eps)[1]
 
 
+@wrong("layer_norm_forward", "returns torch's output as a torch tensor", LN_B,
+       breaks="return type")
+def ln_torch_tensor(x, gamma, beta, eps=1e-5):
+    out = F.layer_norm(torch.from_numpy(np.asarray(x, dtype=np.float64)), (x.shape[-1],),
+                       torch.from_numpy(gamma), torch.from_numpy(beta), eps)
+    return out, ln_fwd(x, gamma, beta, eps)[1]
+
+
 @right("layer_norm_forward", "torch.nn.functional.layer_norm", LN_B)
 def ln_torch_fwd(x, gamma, beta, eps=1e-5):
     out = F.layer_norm(torch.from_numpy(np.asarray(x, dtype=np.float64)), (x.shape[-1],),
@@ -544,7 +558,8 @@ def sdpa_global_shift(q, k, v, mask=None):
     return p @ v, p
 
 
-@wrong("attention_backward", "recomputes P with a softmax shifted by the global maximum")
+@wrong("attention_backward", "recomputes P with a softmax shifted by the global maximum",
+       breaks="numerical stability")
 def bwd_global_shift(dout, q, k, v, mask=None):
     s = q @ T(k) / np.sqrt(q.shape[-1])
     if mask is not None:

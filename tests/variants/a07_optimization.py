@@ -22,8 +22,8 @@ from . import wrong as _wrong
 A = "07_optimization"
 
 
-def wrong(target, why):
-    return _wrong(A, target, why)
+def wrong(target, why, breaks=""):
+    return _wrong(A, target, why, breaks=breaks)
 
 
 def right(target, why):

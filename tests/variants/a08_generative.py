@@ -25,8 +25,8 @@ from . import wrong as _wrong
 A = "08_generative"
 
 
-def wrong(target, why, companions=None):
-    return _wrong(A, target, why, companions)
+def wrong(target, why, companions=None, breaks=""):
+    return _wrong(A, target, why, companions, breaks=breaks)
 
 
 def right(target, why, companions=None):
