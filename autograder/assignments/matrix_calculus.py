@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import (CheckFailure, Context, as_float_array, central_difference_grad,
-                      check_shape, compare_scaled, fmt, fmt_array, unpack)
+                      check_shape, compare_scaled, fmt, unpack)
 from ..harness import Probe, build_probe
 from ..spec import Assignment, GradedFunction
 from ._shared import sections

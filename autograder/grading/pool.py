@@ -15,7 +15,6 @@ import json
 import os
 import selectors
 import subprocess
-import sys
 import tempfile
 import threading
 import time

@@ -10,6 +10,7 @@ checks for a student (sandboxed like grading on Linux; in a plain subprocess els
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
