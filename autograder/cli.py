@@ -199,7 +199,8 @@ def cmd_grade(args) -> int:
               file=sys.stderr)
         return 0
     _quiet_nbgrader()
-    warning = isolation().warning()
+    req.isolation = isolation()
+    warning = req.isolation.warning()
     if warning:
         print(_paint(f"autograder: {warning}", "1;31", _use_color(sys.stderr)), file=sys.stderr)
     progress = []

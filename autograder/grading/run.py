@@ -52,6 +52,9 @@ class GradeRequest:
     layout: Course | None = None
     # Grade on a Dask cluster (grading.cluster.ClusterTarget) instead of this machine's pool.
     cluster: object | None = None
+    # How this machine isolates student code, if the caller has probed it already (the CLI,
+    # to warn before the run starts): one probe per run.
+    isolation: object | None = None
 
 
 @dataclass
@@ -203,7 +206,7 @@ def grade(req: GradeRequest, on_result=None, on_start=None) -> GradeRun:
             return writer.has(result)
         return (out / "feedback" / f"{file_stem(result.student)}.md").is_file()
 
-    iso = isolation()
+    iso = req.isolation or isolation()
     final: dict = {}
     try:
         results = grade_all(subs, spec, jobs=req.jobs, settings=req.settings, ledger=ledger,
