@@ -233,7 +233,8 @@ def test_the_command_line_grades_on_a_scheduler(client, klass, local, tmp_path):
         if s.student in ("alice", "carol"):
             write_notebook(json.loads(s.path.read_text()), folder / f"{s.student}.ipynb")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(folder),
-                           "--assignment", A, "--scheduler", client.scheduler.address],
+                           "--assignment", A, "--scheduler", client.scheduler.address,
+                           "--format", "json"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "on the Dask cluster at tcp://" in proc.stderr
@@ -247,7 +248,8 @@ def test_the_command_line_starts_a_local_cluster(klass, local, tmp_path):
     carol = next(s for s in klass if s.student == "carol")
     nb = write_notebook(json.loads(carol.path.read_text()), tmp_path / "carol.ipynb")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(nb),
-                           "--assignment", A, "--cluster", "local", "--out", str(tmp_path / "o")],
+                           "--assignment", A, "--cluster", "local", "--out", str(tmp_path / "o"),
+                           "--format", "json"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "on a local Dask cluster" in proc.stderr
