@@ -5,8 +5,7 @@
     python3 course.py pdf         build the whole book as one PDF: _build/pdf/book.pdf
                                   (offline; needs a system Chromium, like the browser tests)
     python3 course.py test        set up .venv (if needed) and run the whole test suite, in
-                                  parallel (cores + 2 workers); `test -m "not slow"` is the
-                                  fast lane
+                                  parallel (`-n auto`); `test -m "not slow"` is the fast lane
     python3 course.py exercises   regenerate exercises/ from solutions/ with nbgrader
     python3 course.py bench       benchmark: autograder grade vs nbgrader autograde on a class
     python3 course.py setup       only set up .venv
@@ -118,16 +117,12 @@ def test(extra: list) -> int:
 
 
 def _parallel(extra: list) -> list:
-    """pytest-xdist with two workers more than cores, unless the caller chose (`-n 0` runs
-    serially). Many tests spend their time waiting (a browser, nbgrader's kernel, a created
-    user's subprocess, a cluster), which left a worker per core idle a third of the time;
-    grades count CPU time, not wall-clock time, so the extra workers change no verdict.
+    """pytest-xdist, one worker per core, unless the caller chose (`-n 0` runs serially).
     Tests that share a built book, a graded class or a created user carry an `xdist_group`
     (tests/conftest.py); `loadgroup` keeps each group on one worker."""
     chose = any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) or
                 a == "no:xdist" for a in extra)
-    workers = (os.cpu_count() or 1) + 2
-    return [] if chose else ["-n", str(workers), "--dist", "loadgroup"]
+    return [] if chose else ["-n", "auto", "--dist", "loadgroup"]
 
 
 def exercises(extra: list) -> int:
