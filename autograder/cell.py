@@ -23,7 +23,7 @@ def _run(assignment: str, name: str, namespace: dict, tier: str) -> None:
     spec = get_assignment(assignment, course)
     # torch and the like, imported here rather than inside the first check's time limit (an
     # import interrupted by the limit would also leave the module half-imported for the rest)
-    spec.import_modules()
+    spec.import_modules((tier,))
     gf = spec.function(name)
     if tier == HIDDEN:
         reference = load_reference(assignment)

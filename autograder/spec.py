@@ -79,12 +79,22 @@ class Assignment:
     # refers to them through `lazy_module`, so discovering assignments stays fast; a grading
     # worker imports them before it takes work, outside every check's time limit.
     imports: tuple = ()
+    # What the public checks alone need of `imports` (None: all of it). An assignment whose
+    # public checks get torch's answers from a stored table (autograder/memo.py) declares ():
+    # `autograder check` and a student's public test cells then never import torch.
+    public_imports: tuple | None = None
 
-    def import_modules(self) -> None:
-        """Import what the checks use, outside every time limit. torch imports sympy lazily
-        (inside a timed call, where an interruption would leave it half-initialised), so
-        sympy comes with it."""
-        for name in self.imports:
+    def imports_for(self, tiers: tuple) -> tuple:
+        """The slow modules the checks of ``tiers`` use."""
+        if HIDDEN in tiers or self.public_imports is None:
+            return self.imports
+        return self.public_imports
+
+    def import_modules(self, tiers: tuple = (PUBLIC, HIDDEN)) -> None:
+        """Import what the checks of ``tiers`` use, outside every time limit. torch imports
+        sympy lazily (inside a timed call, where an interruption would leave it
+        half-initialised), so sympy comes with it."""
+        for name in self.imports_for(tiers):
             importlib.import_module(name)
             if name == "torch":
                 importlib.import_module("sympy")

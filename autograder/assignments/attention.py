@@ -21,8 +21,12 @@ forward, hands the cache it returned back untouched and computes the expected gr
 inputs it gave the forward, so a wrong forward costs only the forward's points.
 
 torch is imported by the grading worker before any check runs (``ASSIGNMENT.imports``):
-importing it inside a check could take longer than a check's time limit.
-tests/test_properties_06.py verifies the torch helpers and the literals here.
+importing it inside a check could take longer than a check's time limit. The public checks need
+no torch: their inputs are fixed, and the torch helpers' answers for them are stored in
+``attention.memo.json`` (:mod:`autograder.memo`; regenerate with ``python -m autograder.memo
+06_attention`` after changing a public check), so ``autograder check`` and a student's public
+test cells answer without importing it (``public_imports=()``).
+tests/test_properties_06.py verifies the torch helpers, the stored answers and the literals here.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from ..calls import describe_type
 from ..checks import (CheckFailure, Context, as_float_array, check_shape, compare,
                       compare_scaled, fmt, returned_array, unpack)
+from ..memo import memoised
 from ..spec import Assignment, GradedFunction, lazy_module
 from ._shared import agree, cache_of, gradient_check, grader_work, grads, sections
 
@@ -58,7 +63,7 @@ AUTOGRAD = "the gradient of the forward pass (torch.autograd)"
 # ---------------------------------------------------------------------------------------------
 # torch oracles: every expected value of a check comes from torch, from the reference notebook
 # or from literals written into the check (tests/test_properties_06.py compares the reference
-# with these)
+# with these). @memoised: the answers for the public checks' fixed inputs are stored.
 
 
 def _t(a) -> "torch.Tensor":
@@ -73,6 +78,7 @@ def _torch_mask(mask):
     return torch.tensor(mask.reshape((1,) * max(0, 2 - mask.ndim) + mask.shape))
 
 
+@memoised
 @grader_work
 def torch_attention(q, k, v, mask=None, dout=None) -> tuple:
     """``F.scaled_dot_product_attention`` (bool mask, True = may attend) in float64:
@@ -83,6 +89,7 @@ def torch_attention(q, k, v, mask=None, dout=None) -> tuple:
     return out.detach().numpy(), tuple(t.grad.numpy() for t in (qt, kt, vt))
 
 
+@memoised
 @grader_work
 def torch_weights(q, k, mask=None) -> np.ndarray:
     """The attention weights, read off torch's attention of the identity: P @ I = P."""
@@ -93,12 +100,14 @@ def torch_weights(q, k, mask=None) -> np.ndarray:
                                               attn_mask=_torch_mask(mask)).numpy()
 
 
+@memoised
 @grader_work
 def torch_causal(T: int) -> np.ndarray:
     """torch's lower-triangular (T, T) bool matrix, as a mask input (True = may attend)."""
     return torch.ones(T, T, dtype=torch.bool).tril().numpy()
 
 
+@memoised
 @grader_work
 def torch_mha(x, Wq, Wk, Wv, Wo, num_heads: int, mask=None) -> np.ndarray:
     """``torch.nn.MultiheadAttention`` holding the course's weights: in_proj_weight stacks
@@ -116,6 +125,7 @@ def torch_mha(x, Wq, Wk, Wv, Wo, num_heads: int, mask=None) -> np.ndarray:
     return out.numpy()
 
 
+@memoised
 @grader_work
 def torch_layer_norm(x, gamma, beta, eps, dout) -> tuple:
     """``F.layer_norm`` over the last axis in float64: ``(out, (dx, dgamma, dbeta))``."""
@@ -129,6 +139,7 @@ DECODER_KEYS = ("Wq1", "Wk1", "Wv1", "Wo1", "Wq2", "Wk2", "Wv2", "Wo2", "W1", "b
                 "gamma1", "beta1", "gamma2", "beta2", "gamma3", "beta3")
 
 
+@memoised
 @grader_work
 def torch_decoder(x, memory, params: dict, num_heads: int, eps: float = 1e-5) -> np.ndarray:
     """``torch.nn.TransformerDecoderLayer`` (pre-LN: norm_first=True, ReLU, dropout 0) holding
@@ -849,6 +860,7 @@ ASSIGNMENT = Assignment(
     name="06_attention",
     title="Attention",
     imports=("torch", "torch.nn.functional"),
+    public_imports=(),  # the public checks' torch answers are stored (see the module doc)
     functions=(
         GradedFunction(
             "scaled_dot_product_attention", SDPA,

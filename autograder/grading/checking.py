@@ -146,8 +146,9 @@ def sandboxed(notebook: Path, spec: Assignment, *, timeout: float, course: Cours
 
     What makes it quick: the zygote starts first, its isolation mode remembered from an earlier
     probe (:mod:`autograder.sandbox.probe_cache`), importing only the slow packages the
-    notebook imports; and the packages the checks use (torch) are imported in a thread while
-    the cells run (this process runs no student code, so their CPU time is nobody's limit)."""
+    notebook imports; and the packages the public checks use (torch, unless its answers are
+    stored: ``Assignment.public_imports``) are imported in a thread while the cells run (this
+    process runs no student code, so their CPU time is nobody's limit)."""
     from ..sandbox.forkserver import GraderFault
     from ..sandbox.probe_cache import forget
     from .pool import GraderError
@@ -155,7 +156,8 @@ def sandboxed(notebook: Path, spec: Assignment, *, timeout: float, course: Cours
     sandbox = sandbox or Sandbox(notebook)
     if sandbox.unreadable:
         return {"status": "unreadable", "notes": [sandbox.unreadable], "functions": {}}
-    prefetch = threading.Thread(target=_import_quietly, args=(spec,), daemon=True)
+    prefetch = threading.Thread(target=_import_quietly, args=(spec.imports_for((PUBLIC,)),),
+                                daemon=True)
     prefetch.start()
     started = []
 
@@ -183,12 +185,12 @@ def sandboxed(notebook: Path, spec: Assignment, *, timeout: float, course: Cours
         sandbox.close()
 
 
-def _import_quietly(spec: Assignment) -> None:
+def _import_quietly(modules: tuple) -> None:
     """What the checks import (not sympy: torch imports it only inside a student's timed call,
     and here no student code runs)."""
     import importlib
 
-    for name in spec.imports:
+    for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the check that needs it says what is missing
