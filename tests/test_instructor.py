@@ -331,3 +331,20 @@ def test_a_gradebook_without_the_assignment_is_told_without_nbgrader(tmp_path):
     assert proc.returncode == 0, proc.stderr
     told, imported = proc.stdout.splitlines()
     assert f"nbgrader generate_assignment {A}" in told and imported == "[]"
+
+
+def test_both_gradebook_readers_give_the_same_reason(tmp_path):
+    """nbgrader's reader and the SQLite one (no nbgrader) say it in one wording (ready.py)."""
+    from autograder.bridge.gradebook import GradebookError, check_ready
+    from autograder.bridge.ready import NotReady, assignment_ready, not_in_gradebook
+
+    db = tmp_path / "gradebook.db"
+    db_url = f"sqlite:///{db}"
+    told = []
+    for reader, error in ((check_ready, GradebookError), (assignment_ready, NotReady)):
+        with pytest.raises(error) as exc:
+            reader(db_url, A)  # nbgrader's first: it creates the (empty) gradebook file
+        told.append(str(exc.value))
+        assert db.is_file()
+    assert told == [not_in_gradebook(db_url, A)] * 2
+    assert f"nbgrader generate_assignment {A}" in told[0]

@@ -39,14 +39,14 @@ def check_ready(db_url: str, assignment: str) -> None:
     """The assignment must be in the gradebook (``nbgrader generate_assignment`` puts it there)."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    from .ready import not_in_gradebook
+
     _tools_on_path()
     with Gradebook(db_url) as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
-            raise GradebookError(
-                f"assignment {assignment!r} is not in the gradebook {db_url}: run `nbgrader "
-                f"generate_assignment {assignment}` in the course directory first.") from None
+            raise GradebookError(not_in_gradebook(db_url, assignment)) from None
 
 
 def _timestamp(submitted_dir: Path):

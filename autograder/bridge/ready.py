@@ -14,6 +14,13 @@ class NotReady(Exception):
     """The gradebook cannot take this run's results; the message says what to do."""
 
 
+def not_in_gradebook(db_url: str, assignment: str) -> str:
+    """What to do when ``assignment`` is not in the gradebook: the one wording, whether the
+    gradebook was read here or through nbgrader (:func:`.gradebook.check_ready`)."""
+    return (f"assignment {assignment!r} is not in the gradebook {db_url}: run `nbgrader "
+            f"generate_assignment {assignment}` in the course directory first.")
+
+
 def assignment_ready(db_url: str, assignment: str) -> None:
     """The assignment must be in the gradebook (``nbgrader generate_assignment`` puts it
     there). An SQLite gradebook is read with the standard library; any other URL, or a file
@@ -38,6 +45,4 @@ def assignment_ready(db_url: str, assignment: str) -> None:
         except GradebookError as exc:
             raise NotReady(str(exc)) from None
     if found is None:
-        raise NotReady(f"assignment {assignment!r} is not in the gradebook {db_url}: run "
-                       f"`nbgrader generate_assignment {assignment}` in the course directory "
-                       f"first.")
+        raise NotReady(not_in_gradebook(db_url, assignment))
