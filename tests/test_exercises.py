@@ -8,6 +8,7 @@ import re
 import pytest
 
 from autograder.bridge.course import release
+from autograder.spec import get_assignment
 from tests.conftest import ASSIGNMENTS, ROOT
 
 pytestmark = pytest.mark.nbgrader
@@ -75,3 +76,24 @@ def test_every_graded_function_has_public_and_hidden_cells(name):
         assert points.get(f"{gf.name}_public") == gf.public_points, gf.name
         assert points.get(f"{gf.name}_hidden") == gf.hidden_points, gf.name
     assert sum(points.values()) == spec.max_score
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_introduction_tells_about_cascades(name):
+    """Where a function's checks use another graded function (GradedFunction.uses), the
+    notebook says that the reference stands in when grading and that `check` says "fix ...
+    first"; where a backward takes its forward's cache, that a wrong cache costs it too."""
+    spec = get_assignment(name)
+    nb = json.loads((ROOT / "exercises" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    intro = "".join(nb["cells"][0]["source"])
+    users = [gf for gf in spec.functions if gf.uses]
+    for gf in users:
+        assert f"`{gf.name}`" in intro, gf.name
+        assert all(f"`{used}`" in intro for used in gf.uses), gf.uses
+    told = "stand in for yours" in intro and "fix `" in intro and "first" in intro
+    assert told == bool(users), intro
+    graded = {gf.name for gf in spec.functions}
+    backwards = [n for n in graded if n.endswith("_backward")
+                 and n[:-len("_backward")] + "_forward" in graded]
+    if backwards:
+        assert "a wrong cache costs the backward points too" in intro, backwards
