@@ -287,27 +287,31 @@ import sys
 from autograder import cli
 from autograder.grading import plain
 if sys.argv[1] == "--plain":  # the process `check --plain` starts, run here
-    code = plain.main([sys.argv[2], "06_attention"])
+    code = plain.main(sys.argv[2:])
 else:
     code = cli.main(["check", sys.argv[1]])
 print("exit", code, "torch imported" if "torch" in sys.modules else "no torch",
       file=sys.__stdout__)  # plain.main sends print() to stderr
 """
+STORED = ["05_rnn", "06_attention"]  # public_imports=(): autograder/memo.py
 
 
 @pytest.mark.parametrize("plain", [False, True], ids=["sandbox", "plain"])
-def test_check_of_06_needs_no_torch(tmp_path, plain):
-    """06's public checks get torch's answers for their fixed inputs from the stored table
-    (autograder/memo.py), so `check` neither prefetches nor imports torch (seconds of CPU on
-    a student's laptop), with the same verdicts."""
-    nb = write_notebook(filled_notebook("06_attention"), tmp_path / "06_attention.ipynb")
-    run = subprocess.run([sys.executable, "-c", NO_TORCH, *(["--plain"] if plain else []),
-                          str(nb)], capture_output=True, text=True, cwd=ROOT)
+@pytest.mark.parametrize("name", STORED)
+def test_check_needs_no_torch_where_its_answers_are_stored(tmp_path, name, plain):
+    """05's and 06's public checks get torch's answers for their fixed inputs from a stored
+    table (autograder/memo.py), so `check` neither prefetches nor imports torch (seconds of
+    CPU on a student's laptop), with the same verdicts."""
+    nb = write_notebook(filled_notebook(name), tmp_path / f"{name}.ipynb")
+    args = ["--plain", str(nb), name] if plain else [str(nb)]
+    run = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True,
+                         text=True, cwd=ROOT)
     assert "exit 0 no torch" in run.stdout, run.stdout + run.stderr
     if plain:
         assert '"status": "ok"' in run.stdout and '"public": false' not in run.stdout
     else:
-        assert "16 of 16 public points" in run.stdout
+        points = sum(gf.public_points for gf in get_assignment(name).functions)
+        assert f"{points} of {points} public points" in run.stdout
 
 
 PUBLIC_CELLS = """
@@ -315,16 +319,18 @@ import sys
 from autograder.cell import public_tests
 from autograder.reference import load_reference
 from autograder.spec import get_assignment
-namespace = dict(load_reference("06_attention"))
-for gf in get_assignment("06_attention").functions:
-    public_tests("06_attention", gf.name, namespace)
+name = sys.argv[1]
+namespace = dict(load_reference(name))
+for gf in get_assignment(name).functions:
+    public_tests(name, gf.name, namespace)
 print("torch imported" if "torch" in sys.modules else "no torch")
 """
 
 
-def test_public_test_cells_of_06_need_no_torch():
-    """A student's public test cells in Jupyter do not import torch for 06 either."""
-    run = subprocess.run([sys.executable, "-c", PUBLIC_CELLS], capture_output=True, text=True,
-                         cwd=ROOT)
+@pytest.mark.parametrize("name", STORED)
+def test_public_test_cells_need_no_torch_where_its_answers_are_stored(name):
+    """A student's public test cells in Jupyter do not import torch for them either."""
+    run = subprocess.run([sys.executable, "-c", PUBLIC_CELLS, name], capture_output=True,
+                         text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("no torch"), run.stdout + run.stderr

@@ -5,11 +5,17 @@ it cannot hash, no table) runs the oracle; writing a table keeps other assignmen
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import autograder.assignments as assignments
 from autograder import memo
+from autograder.spec import assignment_names, get_assignment
+
+# Assignments whose public checks declare that they need no torch: their answers are stored.
+STORED = [n for n in assignment_names() if get_assignment(n).public_imports == ()]
 
 
 @pytest.fixture
@@ -120,3 +126,39 @@ def test_the_command_says_what_is_wrong(capsys):
     assert "usage" in capsys.readouterr().err
     assert memo.main(["no_such_assignment"]) == 1
     assert "no_such_assignment" in capsys.readouterr().err
+
+
+def test_assignments_without_public_imports_ship_their_answers():
+    """An assignment declaring public_imports=() has a table with its section (the properties
+    tests of its chapter, with assert_stored_answers_are_current, compare it with torch)."""
+    assert {"05_rnn", "06_attention"} <= set(STORED)
+    folder = Path(assignments.__path__[0])
+    tables = [memo._read(path) for path in sorted(folder.glob("*" + memo.SUFFIX))]
+    for name in STORED:
+        assert any(table.get(name) for table in tables), name
+
+
+def assert_stored_answers_are_current(name: str, oracle) -> None:
+    """The shipped table of ``oracle``'s module holds, for every call of a memoised oracle the
+    public checks of ``name`` make, what the oracle (torch) answers now."""
+    path = memo.table_path(oracle)
+    shipped = memo._read(path).get(name, {})
+    fresh = memo.collect(name)[path]
+    assert set(shipped) == set(fresh), \
+        f"{path.name} is stale: run `python -m autograder.memo {name}`"
+    for key, answer in fresh.items():
+        _same(memo._decode(shipped[key]), memo._decode(answer))
+
+
+def _same(stored, computed) -> None:
+    assert type(stored) is type(computed)
+    if isinstance(computed, np.ndarray):
+        assert stored.dtype == computed.dtype and stored.shape == computed.shape
+        scale = max(1.0, float(np.abs(computed).max(initial=0.0)))
+        assert float(np.abs(stored.astype(float) - computed).max(initial=0.0)) <= 1e-13 * scale
+    elif isinstance(computed, (tuple, list)):
+        assert len(stored) == len(computed)
+        for s, c in zip(stored, computed):
+            _same(s, c)
+    else:
+        assert stored == computed

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from autograder.assignments import rnn as checks
 from autograder.checks import central_difference_grad, relative_error
 from tests.conftest import reference
+from tests.test_memo import assert_stored_answers_are_current
 
 REF = reference("05_rnn")
 
@@ -158,3 +159,9 @@ def test_saturated_literals_and_no_reference_implementation():
     assert np.array_equal(c, [[-1.0, -1.0]]) and np.allclose(h, math.tanh(-1.0), rtol=1e-15)
     for name in ("rnn_step", "rnn_sequence", "bptt", "lstm_step", "clip_global", "_sigmoid"):
         assert not hasattr(checks, name), name
+
+
+def test_stored_oracle_answers_are_torchs_and_current():
+    """`check` answers 05 without torch (autograder/memo.py): the shipped table holds, for
+    every torch helper call the public checks make, what torch answers now."""
+    assert_stored_answers_are_current("05_rnn", checks.torch_rnn)

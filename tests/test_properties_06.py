@@ -17,9 +17,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder import memo
 from autograder.assignments import attention as checks
 from tests.conftest import reference
+from tests.test_memo import assert_stored_answers_are_current
 
 REF = reference("06_attention")
 
@@ -189,25 +189,7 @@ def test_pasted_literals_and_no_reference_implementation():
         assert not hasattr(checks, name), name
 
 
-def test_stored_oracle_answers_are_torchs_and_current(tmp_path, monkeypatch):
+def test_stored_oracle_answers_are_torchs_and_current():
     """`check` answers 06 without torch (autograder/memo.py): the shipped table holds, for
     every torch helper call the public checks make, what torch answers now."""
-    shipped = memo._read(memo.table_path(checks.torch_attention)).get("06_attention", {})
-    fresh = memo.collect("06_attention")[memo.table_path(checks.torch_attention)]
-    assert set(shipped) == set(fresh), \
-        "attention.memo.json is stale: run `python -m autograder.memo 06_attention`"
-    for key, answer in fresh.items():
-        _same(memo._decode(shipped[key]), memo._decode(answer))
-
-
-def _same(stored, computed) -> None:
-    assert type(stored) is type(computed)
-    if isinstance(computed, np.ndarray):
-        assert stored.dtype == computed.dtype
-        _close(stored, computed, 1e-13)
-    elif isinstance(computed, (tuple, list)):
-        assert len(stored) == len(computed)
-        for s, c in zip(stored, computed):
-            _same(s, c)
-    else:
-        assert stored == computed
+    assert_stored_answers_are_current("06_attention", checks.torch_attention)

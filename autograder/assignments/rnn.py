@@ -15,8 +15,12 @@ random sizes including T = 1, N = 1, H ≠ D, saturated activations and long seq
 messages give sizes and errors relative to the answer's scale only.
 
 torch is imported by the grading worker before any check runs (``ASSIGNMENT.imports``):
-importing it inside a check could take longer than a check's time limit.
-tests/test_properties_05.py verifies the torch helpers and the literals here.
+importing it inside a check could take longer than a check's time limit. The public checks need
+no torch: their inputs are fixed, and the torch helpers' answers for them are stored in
+``rnn.memo.json`` (:mod:`autograder.memo`; regenerate with ``python -m autograder.memo 05_rnn``
+after changing a public check), so ``autograder check`` and a student's public test cells answer
+without importing it (``public_imports=()``).
+tests/test_properties_05.py verifies the torch helpers, the stored answers and the literals here.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from ..checks import (CheckFailure, Context, as_float_array, as_scalar, check_shape, compare,
                       compare_scaled, describe_type, fmt, unpack)
+from ..memo import memoised
 from ..spec import Assignment, GradedFunction, lazy_module
 from ._shared import agree, cache_of, gradient_check, grader_work, grads, sections
 
@@ -44,7 +49,7 @@ CLIPPING = _section("Gradient clipping", "sec-rnn-clipping")
 AUTOGRAD = "the gradient of the forward pass (torch.autograd)"
 
 # ---------------------------------------------------------------------------------------------
-# torch oracles (hidden checks)
+# torch oracles (@memoised: their answers for the public checks' fixed inputs are stored)
 
 
 def to_torch_gate_order(W: np.ndarray) -> np.ndarray:
@@ -55,6 +60,7 @@ def to_torch_gate_order(W: np.ndarray) -> np.ndarray:
     return np.concatenate([W[..., :2 * H], W[..., 3 * H:], W[..., 2 * H:3 * H]], axis=-1)
 
 
+@memoised
 @grader_work
 def torch_rnn(x, h0, Wx, Wh, b, dh) -> tuple:
     """``torch.nn.RNN`` (tanh, batch_first) with W_ih = Wxᵀ, W_hh = Whᵀ, b_ih = b, b_hh = 0:
@@ -75,6 +81,7 @@ def torch_rnn(x, h0, Wx, Wh, b, dh) -> tuple:
     return out.detach().numpy(), tuple(np.array(g) for g in grads)
 
 
+@memoised
 @grader_work
 def torch_lstm_step(x, h_prev, c_prev, Wx, Wh, b, dh, dc) -> tuple:
     """One step of ``torch.nn.LSTM`` with this course's weights permuted to PyTorch's gate order:
@@ -107,6 +114,7 @@ def torch_rnn_step(x, h_prev, Wx, Wh, b, dh) -> tuple:
     return out[:, 0], (dx[:, 0], *rest)
 
 
+@memoised
 @grader_work
 def torch_clip(grads_: list, max_norm: float) -> tuple:
     """``torch.nn.utils.clip_grad_norm_`` on copies: ``(clipped arrays, total norm)``."""
@@ -770,6 +778,7 @@ ASSIGNMENT = Assignment(
     name="05_rnn",
     title="Recurrent networks",
     imports=("torch", "torch.nn.functional"),
+    public_imports=(),  # the public checks' torch answers are stored (see the module doc)
     functions=(
         GradedFunction(
             "rnn_step_forward", CELL,
