@@ -13,9 +13,10 @@ solution with the oracles recording::
 
     python -m autograder.memo 06_attention     # from the course's folder
 
-``tests/test_properties_06.py`` requires the shipped table to be exactly what that writes, and
-every stored answer to equal the oracle's own. Stored are only answers the public checks'
-messages may show anyway (their expected values): nothing a student could not see.
+``tests/test_properties_NN.py`` (``assert_stored_answers_are_current`` in tests/test_memo.py)
+requires a shipped table to hold exactly the calls that makes, each answer equal to the
+oracle's own now. Stored are only answers the public checks' messages may show anyway (their
+expected values): nothing a student could not see.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ def memoised(fn):
         stored = _table(path).get(key)
         return fn(*args, **kwargs) if stored is None else _decode(stored)
 
-    wrapper.memoised = True
     return wrapper
 
 
