@@ -334,3 +334,14 @@ def test_public_test_cells_need_no_torch_where_its_answers_are_stored(name):
                          text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("no torch"), run.stdout + run.stderr
+
+
+def test_a_notebook_with_its_own_torch_gets_sympy_before_the_public_checks():
+    """Where the kernel has torch already (the student imported it), sympy, which torch imports
+    lazily, is imported before the public checks, as it was when they imported torch."""
+    code = ("import sys, torch\nfrom autograder.spec import PUBLIC, get_assignment\n"
+            "assert 'sympy' not in sys.modules\n"
+            "get_assignment('06_attention').import_modules((PUBLIC,))\n"
+            "print('sympy' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.stdout.strip() == "True", run.stdout + run.stderr
