@@ -128,10 +128,14 @@ def test_a_timeout_does_not_bleed_in_nbgraders_kernel(tmp_path):
                 for gf in spec.functions}
     assert expected["sigmoid_forward"] == spec.function("sigmoid_forward").max_score
     root = init_course(tmp_path / "course", [A])
+    # nbgrader interrupts a cell after 120 s of wall-clock time (the course's config): the
+    # training cell; a check cell's timed-out call ends within its own limits first. 30 s
+    # here: the same interruption, and 90 s of a spinning loop less for the suite to wait.
+    config = root / "nbgrader_config.py"
+    config.write_text(config.read_text(encoding="utf-8") + "\nc.Execute.timeout = 30\n",
+                      encoding="utf-8")
     nbgrader(root, "generate_assignment", A, "--force")
     write_notebook(nb, root / "submitted" / "eve" / A / f"{A}.ipynb")
-    # nbgrader interrupts a cell after 120 s of wall-clock time (the course's config): the
-    # training cell; a check cell's timed-out call ends within its own limits first.
     nbgrader(root, "autograde", A, "--force")
     _, per_cell = gradebook_scores(A, root)["eve"]
     got = {gf.name: per_cell[f"{gf.name}_public"] + per_cell[f"{gf.name}_hidden"]
