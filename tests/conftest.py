@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +26,13 @@ from autograder.reference import load_reference  # noqa: E402
 from autograder.spec import assignment_names, get_assignment  # noqa: E402
 
 ASSIGNMENTS = assignment_names()
+
+# One thread per library (torch, OpenBLAS) in everything the suite runs, as the grader's own
+# workers have: the suite runs a worker per core, and a pool of threads per test would fight the
+# other workers for the cores, spinning while it waits (16 % more CPU for a chapter's notebook
+# on a quiet machine, far more under load). Results do not depend on it.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 HTML = ROOT / "_build" / "html"
 JB = Path(sys.executable).parent / "jupyter-book"
 
@@ -66,6 +77,8 @@ def _shared_fixture_group(item) -> str | None:
         if not defs or defs[-1].scope not in ("module", "package", "session"):
             continue
         fixturedef = defs[-1]
+        if getattr(fixturedef.func, "per_worker", False):
+            continue
         # Only the suite's own: pytest's session-wide tmp_path_factory would otherwise put
         # every test using tmp_path into one group, and so on one worker.
         if not getattr(fixturedef.func, "__module__", "").startswith("tests"):
@@ -132,20 +145,69 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def build_book(*extra: str) -> subprocess.CompletedProcess:
+def build_book(*extra: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`jupyter-book build . -W --keep-going`, as `python3 course.py book` runs it."""
     # A non-inline MPLBACKEND inherited by the kernel would silently drop every figure.
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+                          capture_output=True, text=True, cwd=cwd, env=env)
+
+
+# One id per test run, the same in every xdist worker (xdist hands its workers one).
+RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+def once_per_run(name: str, make, state_dir: Path = ROOT / "_build") -> dict:
+    """`make()` (a JSON-able dict) once per test run, whichever xdist worker asks first: it
+    runs under a file lock while the others wait, and all of them read the result it left.
+    So tests needing it spread over the workers instead of queueing on one."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state = state_dir / f".{name}.json"
+    with FileLock(str(state) + ".lock"):
+        try:
+            saved = json.loads(state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        if saved.get("run") == RUN_ID:
+            return saved["result"]
+        result = make()
+        state.write_text(json.dumps({"run": RUN_ID, "result": result}), encoding="utf-8")
+        return result
+
+
+def _build_the_book() -> dict:
+    # Screenshots of an earlier build would pass for this one's (tests/test_browser.py).
+    shutil.rmtree(ROOT / "_build" / "screenshots", ignore_errors=True)
+    done = build_book()
+    return {"returncode": done.returncode, "log": done.stdout[-6000:] + done.stderr[-3000:]}
+
+
+def per_worker(fixture):
+    """Marks a fixture that is cheap to make once per worker (a browser, a local HTTP server),
+    or that is made once per run (`once_per_run`): sharing it is no reason to put its tests
+    on one worker."""
+    fixture.per_worker = True
+    return fixture
+
+
+def pytest_collection_finish(session):
+    """Start the book's build as soon as the first worker (or the only process) knows its
+    tests need it, in a background thread: it takes minutes, and it should not wait for the
+    first test that reads the book. Both workers go on with other tests meanwhile."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0" or session.config.option.collectonly:
+        return
+    if any("built" in getattr(item, "fixturenames", ()) for item in session.items):
+        threading.Thread(target=once_per_run, args=("built", _build_the_book), daemon=True,
+                         name="book build").start()
 
 
 @pytest.fixture(scope="session")
-def built():
-    """The book, built once per test session: tests/test_book.py and tests/test_browser.py
-    both use this build."""
-    first = build_book()
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+@per_worker
+def built() -> dict:
+    """The book in _build/html, built once per test run however many workers need it
+    (tests/test_book.py, tests/test_browser.py, tests/test_pdf.py)."""
+    first = once_per_run("built", _build_the_book)
+    assert first["returncode"] == 0, first["log"]
     return first
 
 

@@ -4,6 +4,7 @@ notebooks (stubs only) and never the solutions."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,15 @@ def pages(built) -> dict:
             for p in HTML.rglob("*.html")}
 
 
-def test_rebuild_reuses_execution_cache(built):
-    again = build("--all")  # re-read every page: notebooks must come from the cache
+def test_rebuild_reuses_execution_cache(built, tmp_path):
+    """A second build, with the first build's execution cache, reads every page and executes
+    no notebook. It builds into its own folder (`--path-output`, with a copy of the cache):
+    other tests read _build/html meanwhile."""
+    shutil.copytree(ROOT / "_build" / ".jupyter_cache", tmp_path / "_build" / ".jupyter_cache")
+    again = build("--path-output", str(tmp_path))
     assert again.returncode == 0, again.stdout[-4000:]
     log = again.stdout + again.stderr
+    assert (tmp_path / "_build" / "html" / "intro.html").is_file(), log[-3000:]
     assert "Executing notebook" not in log, log[-3000:]
     assert re.search(r"[Uu]sing cached notebook", log), log[-3000:]
 

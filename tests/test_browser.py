@@ -21,12 +21,13 @@ import http.server
 import re
 import shutil
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import HTML, ROOT
+from tests.conftest import HTML, ROOT, per_worker
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -46,7 +47,7 @@ if CHROMIUM is None:
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WIDTHS = {"desktop": 1366, "phone": 390}
-SHOTS = ROOT / "_build" / "screenshots"
+SHOTS = ROOT / "_build" / "screenshots"  # emptied by each build (conftest.built)
 # TeX that MathJax should have typeset; finding it in the rendered text means a formula broke.
 LEFTOVER_TEX = re.compile(r"\$|\\(?:[a-zA-Z]{2,}|[(\[{}\])])")
 
@@ -172,8 +173,8 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
+@per_worker
 def site(built):
-    shutil.rmtree(SHOTS, ignore_errors=True)  # only this build's pages
     handler = functools.partial(Quiet, directory=str(HTML))
     server = Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -184,6 +185,7 @@ def site(built):
 
 
 @pytest.fixture(scope="module")
+@per_worker
 def browser():
     with sync_playwright() as pw:
         try:
@@ -213,10 +215,25 @@ def local_file(url: str, base: str) -> Path | None:
     return path
 
 
-def inspect(browser, url: str, base: str, width: int, shot: Path | None) -> list[str]:
-    problems: list[str] = []
+@dataclass
+class Visit:
+    """What one load of one page found: the problems of the INSPECT sweep and, where asked,
+    the page's figures (with, on a phone, what a tap on a small one shows) and its notebook
+    links and code cells."""
+    problems: list[str] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
+    notebook: dict | None = None
+
+
+def visit(browser, url: str, base: str, width: int, shot: Path | None = None, *,
+          figures: bool = False, notebook: bool = False) -> Visit:
+    """Load a page once and run every check that needs it loaded: a chapter's MathJax and
+    figures take seconds to render, so each page is loaded once per origin and width, not
+    once per test."""
+    found = Visit()
+    problems = found.problems
     context = browser.new_context(viewport={"width": width, "height": 900},
-                                  service_workers="block")
+                                  has_touch=width < 992, service_workers="block")
     # A chapter (MathJax, dozens of figures, a full-page screenshot) can take longer than
     # Playwright's default 30 s on a busy CI machine.
     context.set_default_timeout(180_000)
@@ -282,32 +299,61 @@ def inspect(browser, url: str, base: str, width: int, shot: Path | None) -> list
         problems.append(f"the page scrolls sideways: {info['pageWidth']} px > {info['vw']} px")
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
+        # JPEG: a chapter is 30,000 px tall, and encoding it as PNG costs as much as loading it.
+        page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=80)
+    if notebook:
+        found.notebook = page.evaluate(PAGE_NOTEBOOK_JS)
+    if figures:
+        found.figures = measure_figures(page, source, width)
     page.unroute_all(behavior="ignoreErrors")
     context.close()
-    return problems
+    return found
 
 
-def check_site(browser, base: str, width_name: str, screenshots: bool) -> None:
-    pages = site_pages()
-    assert any(p.startswith("chapters/") for p in pages), pages
-    report = []
-    for rel in pages:
-        shot = SHOTS / f"{rel[:-5].replace('/', '__')}-{width_name}.png" if screenshots else None
-        url = base + rel
-        for problem in inspect(browser, url, base, WIDTHS[width_name], shot):
-            report.append(f"{rel}: {problem}")
+# What each sweep found, kept for the worker's session: the tests reading one sweep share an
+# xdist group (`on_sweep`), so each sweep runs once, and different sweeps on different workers.
+_SWEEPS: dict = {}
+
+
+def sweep(browser, site: str, origin: str, width_name: str) -> dict[str, Visit]:
+    """Every page of the site visited once, over HTTP or from file://, at one width. Over HTTP
+    a visit also measures the figures, reads the notebook links and takes the screenshot."""
+    key = (origin, width_name)
+    if key not in _SWEEPS:
+        over_http = origin == "http"
+        base = site if over_http else HTML.resolve().as_uri() + "/"
+        pages = site_pages()
+        assert any(p.startswith("chapters/") for p in pages), pages
+        _SWEEPS[key] = {
+            rel: visit(browser, base + rel, base, WIDTHS[width_name],
+                       SHOTS / f"{rel[:-5].replace('/', '__')}-{width_name}.jpg"
+                       if over_http else None,
+                       figures=over_http and rel.startswith("chapters/"),
+                       notebook=over_http and width_name == "desktop"
+                       and rel.startswith(("chapters/", "exercises/")))
+            for rel in pages}
+    return _SWEEPS[key]
+
+
+def on_sweep(origin: str, width_name: str):
+    """A test parameter naming the sweep it reads, in that sweep's xdist group."""
+    return pytest.param(width_name, id=width_name,
+                        marks=pytest.mark.xdist_group(f"browser-{origin}-{width_name}"))
+
+
+def assert_no_problems(visits: dict[str, Visit]) -> None:
+    report = [f"{rel}: {problem}" for rel, v in visits.items() for problem in v.problems]
     assert not report, f"{len(report)} problem(s):\n" + "\n".join(report[:150])
 
 
-@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("width", [on_sweep("http", w) for w in WIDTHS])
 def test_pages_over_http(browser, site, width):
-    check_site(browser, site, width, screenshots=True)
+    assert_no_problems(sweep(browser, site, "http", width))
 
 
-@pytest.mark.parametrize("width", list(WIDTHS))
-def test_pages_from_file(browser, built, width):
-    check_site(browser, HTML.resolve().as_uri() + "/", width, screenshots=False)
+@pytest.mark.parametrize("width", [on_sweep("file", w) for w in WIDTHS])
+def test_pages_from_file(browser, site, width):
+    assert_no_problems(sweep(browser, site, "file", width))
 
 
 def test_search_finds_pages_with_clean_excerpts(browser, site):
@@ -459,44 +505,51 @@ async () => {
 """
 
 
-@pytest.mark.parametrize("width_name", list(WIDTHS))
+def measure_figures(page, source: Path, width: int) -> list[dict]:
+    """Each figure's smallest label in CSS px (from its pixel size, dpi and the 8 pt minimum)
+    and, on a phone when that is below the phone's minimum, in CSS px once tapped open."""
+    phone = width < 600
+    found = []
+    for k, f in enumerate(page.evaluate(FIGURES_JS)):
+        path = source.parent / unquote(f["src"])
+        scale = MIN_FONT_PT * png_dpi(path) / 72 / f["natural"]
+        fig = {"name": path.name[:12], "label": scale * f["shown"], "shown": f["shown"],
+               "natural": f["natural"], "tapped": None}
+        if phone and fig["label"] < MIN_LABEL_PX["phone"]:
+            img = page.query_selector_all(".bd-article figure img, .cell_output img")[k]
+            img.scroll_into_view_if_needed()
+            img.tap()
+            page.wait_for_timeout(250)
+            big = page.evaluate("() => { const d = document.querySelector("
+                                "'dialog.course-figure-viewer'); if (!d || !d.open) "
+                                "return 0; return d.querySelector('img')"
+                                ".getBoundingClientRect().width; }")
+            fig["tapped"] = (big, scale * big)
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(100)
+        found.append(fig)
+    return found
+
+
+@pytest.mark.parametrize("width_name", [on_sweep("http", w) for w in WIDTHS])
 def test_figure_labels_are_legible(browser, site, width_name):
     """Every figure's smallest label, from its pixel size, dpi and the 8 pt minimum, is at least
     11 CSS px at 1366 px; on a phone at least 9 px, or a tap opens it at full size."""
-    width = WIDTHS[width_name]
-    pages = [p for p in site_pages() if p.startswith("chapters/")]
+    visits = sweep(browser, site, "http", width_name)
+    chapters = {rel: v for rel, v in visits.items() if rel.startswith("chapters/")}
+    assert chapters and any(v.figures for v in chapters.values()), "no figure measured"
     small, no_viewer = [], []
-    for rel in pages:
-        context, page, errors = open_page(browser, site, rel, width, 900)
-        try:
-            figs = page.evaluate(FIGURES_JS)
-            for k, f in enumerate(figs):
-                path = (HTML / rel).parent / unquote(f["src"])
-                label = MIN_FONT_PT * png_dpi(path) / 72 * f["shown"] / f["natural"]
-                if label >= MIN_LABEL_PX[width_name]:
-                    continue
-                if width_name == "desktop":
-                    small.append(f"{rel} {path.name[:12]}: {label:.1f} px ({f['shown']:.0f} "
-                                 f"of {f['natural']} px shown)")
-                    continue
-                # On a phone: one tap away from the figure at its natural size.
-                img = page.query_selector_all(".bd-article figure img, .cell_output img")[k]
-                img.scroll_into_view_if_needed()
-                img.tap()
-                page.wait_for_timeout(250)
-                big = page.evaluate("() => { const d = document.querySelector("
-                                    "'dialog.course-figure-viewer'); if (!d || !d.open) "
-                                    "return 0; return d.querySelector('img')"
-                                    ".getBoundingClientRect().width; }")
-                full = MIN_FONT_PT * png_dpi(path) / 72 * big / f["natural"]
-                if full < MIN_LABEL_PX["desktop"]:
-                    no_viewer.append(f"{rel} {path.name[:12]}: {label:.1f} px, and a tap "
-                                     f"shows it at {big:.0f} of {f['natural']} px")
-                page.keyboard.press("Escape")
-                page.wait_for_timeout(100)
-        finally:
-            context.close()
-        assert not errors, (rel, errors)
+    for rel, v in chapters.items():
+        for f in v.figures:
+            if f["label"] >= MIN_LABEL_PX[width_name]:
+                continue
+            if width_name == "desktop":
+                small.append(f"{rel} {f['name']}: {f['label']:.1f} px ({f['shown']:.0f} "
+                             f"of {f['natural']} px shown)")
+            elif f["tapped"] is None or f["tapped"][1] < MIN_LABEL_PX["desktop"]:
+                big = f["tapped"][0] if f["tapped"] else 0
+                no_viewer.append(f"{rel} {f['name']}: {f['label']:.1f} px, and a tap "
+                                 f"shows it at {big:.0f} of {f['natural']} px")
     assert not small, "figure labels below 11 px at 1366 px:\n" + "\n".join(small)
     assert not no_viewer, "\n".join(no_viewer)
 
@@ -619,51 +672,53 @@ def notebook_pages() -> list[str]:
     return [p for p in site_pages() if p.startswith(("chapters/", "exercises/"))]
 
 
+@pytest.mark.xdist_group("browser-http-desktop")
 def test_every_notebook_page_offers_its_notebook_and_a_local_jupyterlab(browser, site):
     """Each chapter and exercise page links to its notebook, a valid .ipynb holding the page's
     code cells, and to http://localhost:8888/lab/tree/<its file in the repository>."""
     import json
+    import urllib.request
 
     import nbformat
 
+    visits = sweep(browser, site, "http", "desktop")
     pages = notebook_pages()
     assert len(pages) >= 2 * len([p for p in pages if p.startswith("chapters/")]) > 0, pages
     problems = []
     for rel in pages:
-        context, page, errors = open_page(browser, site, rel, 1366, 900)
+        info = visits[rel].notebook
+        links = {link["text"]: link["href"] for link in info["links"]}
+        download, lab = links.get("Download notebook"), links.get("Open in your JupyterLab")
+        if not download or not lab:
+            problems.append(f"{rel}: no download/JupyterLab link in the rocket menu: {links}")
+            continue
+        # (a) the notebook, as served by the site
         try:
-            info = page.evaluate(PAGE_NOTEBOOK_JS)
-            links = {link["text"]: link["href"] for link in info["links"]}
-            download, lab = links.get("Download notebook"), links.get("Open in your JupyterLab")
-            if not download or not lab:
-                problems.append(f"{rel}: no download/JupyterLab link in the rocket menu: {links}")
-                continue
-            # (a) the notebook, as served by the site
-            resp = context.request.get(download)
-            if not (resp.ok and urlsplit(download).path.endswith(".ipynb")):
-                problems.append(f"{rel}: {download} -> HTTP {resp.status}")
-                continue
-            nb = nbformat.reads(resp.text(), as_version=4)
-            nbformat.validate(nb)
-            json.loads(resp.text())
-            cells = [_lines(c.source) for c in nb.cells if c.cell_type == "code"]
-            shown = [_lines(c) for c in info["code"]]
-            missing = [c[:3] for c in shown if c not in cells]
-            if not shown or missing:
-                problems.append(f"{rel}: {len(missing)} of {len(shown)} code cells of the page "
-                                f"not in its notebook, e.g. {missing[:1]}")
-            # (b) the local JupyterLab link names the page's own file in the repository
-            if not lab.startswith(JUPYTERLAB):
-                problems.append(f"{rel}: JupyterLab link {lab}")
-                continue
-            in_repo = unquote(lab[len(JUPYTERLAB):])
-            stem = rel[:-len(".html")]
-            if not (ROOT / in_repo).is_file() or Path(in_repo).with_suffix("").as_posix() != stem:
-                problems.append(f"{rel}: JupyterLab link to {in_repo}, not a file of this page")
-        finally:
-            context.close()
-        if errors:
-            problems.append(f"{rel}: {errors}")
+            with urllib.request.urlopen(download, timeout=60) as resp:
+                text = resp.read().decode("utf-8")
+        except OSError as exc:
+            problems.append(f"{rel}: {download} -> {exc}")
+            continue
+        if not urlsplit(download).path.endswith(".ipynb"):
+            problems.append(f"{rel}: {download} is not a notebook")
+            continue
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+        json.loads(text)
+        cells = [_lines(c.source) for c in nb.cells if c.cell_type == "code"]
+        shown = [_lines(c) for c in info["code"]]
+        missing = [c[:3] for c in shown if c not in cells]
+        if not shown or missing:
+            problems.append(f"{rel}: {len(missing)} of {len(shown)} code cells of the page "
+                            f"not in its notebook, e.g. {missing[:1]}")
+        # (b) the local JupyterLab link names the page's own file in the repository
+        if not lab.startswith(JUPYTERLAB):
+            problems.append(f"{rel}: JupyterLab link {lab}")
+            continue
+        in_repo = unquote(lab[len(JUPYTERLAB):])
+        stem = rel[:-len(".html")]
+        if not (ROOT / in_repo).is_file() or Path(in_repo).with_suffix("").as_posix() != stem:
+            problems.append(f"{rel}: JupyterLab link to {in_repo}, not a file of this page")
     assert not problems, "\n".join(problems)
 
 

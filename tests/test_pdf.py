@@ -47,7 +47,9 @@ def load_course():
 
 
 @pytest.fixture(scope="module")
-def pdf(tmp_path_factory):
+def pdf(built):
+    """After the HTML build (conftest.built), so that the notebooks come from its execution
+    cache instead of being executed a second time."""
     course = load_course()
     course.setup = lambda: None  # the test runs inside the installed environment already
     code = course.pdf([])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import types
 from pathlib import Path
@@ -95,6 +96,9 @@ def test_the_browser_skip_reason_is_the_one_conftest_listens_for():
 
 
 def test_tests_sharing_an_expensive_fixture_share_an_xdist_group(request):
+    """A module fixture (a graded class, a created user) groups its tests on one worker; the
+    book's build does not: it is made once per run whichever worker asks (`once_per_run`),
+    and its tests spread."""
     items = request.session.items
     grouped = {i.nodeid: m.args[0] if m.args else m.kwargs.get("name")
                for i in items for m in [i.get_closest_marker("xdist_group")] if m}
@@ -103,9 +107,56 @@ def test_tests_sharing_an_expensive_fixture_share_an_xdist_group(request):
         pytest.skip("no test using the book's build was collected in this run")
     for item in items:
         if item in sharing:
-            assert grouped.get(item.nodeid) == "built", item.nodeid
+            assert grouped.get(item.nodeid) != "built", item.nodeid
+        if item.module.__name__ == "tests.test_pdf":
+            assert grouped.get(item.nodeid) == "tests.test_pdf::pdf", item.nodeid
         if item.get_closest_marker("book") or item.get_closest_marker("nbgrader"):
             assert item.get_closest_marker("slow"), item.nodeid
+
+
+ONCE = """
+import sys, time
+from pathlib import Path
+from tests.conftest import once_per_run
+state = Path(sys.argv[1])
+def make():
+    with open(state / "calls", "a") as f:
+        f.write("x")
+    time.sleep(1)  # long enough for the other process to be waiting on the lock
+    return {"answer": 42}
+print(once_per_run("thing", make, state)["answer"])
+"""
+
+
+def test_once_per_run_makes_a_thing_once_for_all_workers(tmp_path):
+    """Two workers of one run ask at once: one makes it, the other waits and reads it; a new
+    run makes it again."""
+    env = {**os.environ, "PYTEST_XDIST_TESTRUNUID": "run-1"}
+    cmd = [sys.executable, "-c", ONCE, str(tmp_path)]
+    procs = [subprocess.Popen(cmd, env=env, cwd=conftest.ROOT, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    assert [p.communicate(timeout=120)[0].strip() for p in procs] == ["42", "42"]
+    assert (tmp_path / "calls").read_text() == "x"
+    env["PYTEST_XDIST_TESTRUNUID"] = "run-2"
+    subprocess.run(cmd, env=env, cwd=conftest.ROOT, check=True, capture_output=True)
+    assert (tmp_path / "calls").read_text() == "xx"
+
+
+def test_browser_sweeps_are_grouped_by_sweep(request):
+    """Each page sweep (origin x width) runs on one worker, once: the tests reading it share
+    its group, and the other browser tests are not tied to it."""
+    groups: dict = {}
+    for item in request.session.items:
+        if item.module.__name__ != "tests.test_browser":
+            continue
+        mark = item.get_closest_marker("xdist_group")
+        groups.setdefault(mark.args[0] if mark else None, []).append(item.name)
+    if not groups:
+        pytest.skip("the browser tests were not collected in this run")
+    assert "test_pages_over_http[desktop]" in groups["browser-http-desktop"]
+    assert "test_figure_labels_are_legible[desktop]" in groups["browser-http-desktop"]
+    assert "test_pages_from_file[phone]" in groups["browser-file-phone"]
+    assert not any(n.startswith("test_search") for n in groups.get("browser-http-phone", []))
 
 
 def test_xdist_reads_back_every_group_we_set(request):
