@@ -28,9 +28,9 @@ from autograder.spec import assignment_names, get_assignment  # noqa: E402
 ASSIGNMENTS = assignment_names()
 
 # One thread per library (torch, OpenBLAS) in everything the suite runs, as the grader's own
-# workers have: the suite runs a worker per core plus one, and a pool of threads per test would fight the
-# other workers for the cores, spinning while it waits (16 % more CPU for a chapter's notebook
-# on a quiet machine, far more under load). Results do not depend on it.
+# workers have: the suite runs a worker per core plus one, and a pool of threads per test would
+# fight the other workers for the cores, spinning while it waits (16 % more CPU for a chapter's
+# notebook on a quiet machine, far more under load). Results do not depend on it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 HTML = ROOT / "_build" / "html"
