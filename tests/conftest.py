@@ -64,10 +64,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _shared_fixture_group(item) -> str | None:
-    """Tests that share a module- or session-scoped fixture (a built book, a graded class, a
-    created user) must run in one xdist worker, or each worker would make its own copy. The
-    group is the widest such fixture, with its parameter: `test_nbgrader.py`'s per-assignment
-    courses still spread over the workers."""
+    """Tests that share a module- or session-scoped fixture (a graded class, a created user)
+    must run in one xdist worker, or each worker would make its own copy; not those marked
+    `per_worker` (the book's build is made once per run by `once_per_run`). The group is
+    the widest such fixture, with its parameter: `test_nbgrader.py`'s per-assignment courses
+    still spread over the workers."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return None
@@ -145,12 +146,12 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def build_book(*extra: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def build_book(*extra: str) -> subprocess.CompletedProcess:
     """`jupyter-book build . -W --keep-going`, as `python3 course.py book` runs it."""
     # A non-inline MPLBACKEND inherited by the kernel would silently drop every figure.
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     return subprocess.run([str(JB), "build", str(ROOT), "-W", "--keep-going", *extra],
-                          capture_output=True, text=True, cwd=cwd, env=env)
+                          capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 # One id per test run, the same in every xdist worker (xdist hands its workers one).
@@ -193,7 +194,7 @@ def per_worker(fixture):
 def pytest_collection_finish(session):
     """Start the book's build as soon as the first worker (or the only process) knows its
     tests need it, in a background thread: it takes minutes, and it should not wait for the
-    first test that reads the book. Both workers go on with other tests meanwhile."""
+    first test that reads the book. Every worker goes on with other tests meanwhile."""
     if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0" or session.config.option.collectonly:
         return
     if any("built" in getattr(item, "fixturenames", ()) for item in session.items):
